@@ -1,0 +1,84 @@
+"""Pictures of what the method sees: face box, landmarks, regions, scores and flow heat maps.
+
+The heat map follows the paper's Fig. 4: the thresholded flow magnitude of
+the face crop in a jet colour map, blended over the face. Drawing never
+changes a number; it only reads the results of the other stages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from facesym_ros.core.geometry import Box, Landmarks
+from facesym_ros.core.scoring import RegionScore
+
+# BGR colours per region; the patient's left side is drawn solid, the right dashed-looking (thinner).
+REGION_COLOURS = {'forehead': (255, 170, 0), 'eye': (0, 215, 255), 'cheek': (255, 0, 200)}
+FACE_BOX_COLOUR = (0, 220, 0)
+LANDMARK_COLOUR = (0, 0, 255)
+TEXT_COLOUR = (255, 255, 255)
+
+
+def heatmap_overlay(bgr: np.ndarray, crop: Box, magnitude: np.ndarray, vmax: float, alpha: float = 0.6,
+                    ) -> np.ndarray:
+    """The image with `magnitude` (the crop's flow magnitudes) blended over the crop in a jet colour map."""
+    out = bgr.copy()
+    if vmax <= 0:
+        return out
+    scaled = np.clip(magnitude.astype(np.float32) / float(vmax), 0.0, 1.0)
+    colours = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    patch = out[crop.y:crop.y2, crop.x:crop.x2]
+    weight = (alpha * (scaled > 0)).astype(np.float32)[..., None]
+    patch[:] = (patch * (1.0 - weight) + colours * weight).astype(np.uint8)
+    return out
+
+
+def draw_regions(image: np.ndarray, polygons: Sequence[tuple[str, str, np.ndarray]]) -> None:
+    """Outline (region, side, polygon) triples in place."""
+    for region, side, polygon in polygons:
+        if len(polygon) < 3:
+            continue
+        points = np.round(np.asarray(polygon) * 16).astype(np.int32)
+        thickness = 2 if side == 'left' else 1
+        cv2.polylines(image, [points], True, REGION_COLOURS.get(region, (255, 255, 255)), thickness,
+                      cv2.LINE_AA, shift=4)
+
+
+def draw_face(image: np.ndarray, box: Box | None, landmarks: Landmarks | None) -> None:
+    """Face box and landmark points, in place."""
+    if box is not None:
+        cv2.rectangle(image, (box.x, box.y), (box.x2 - 1, box.y2 - 1), FACE_BOX_COLOUR, 1)
+    if landmarks is not None:
+        for x, y in landmarks.points:
+            cv2.circle(image, (round(float(x) * 16), round(float(y) * 16)), 2 * 16, LANDMARK_COLOUR, -1,
+                       cv2.LINE_AA, shift=4)
+
+
+def draw_scores(image: np.ndarray, scores: Sequence[RegionScore], title: str = '', notes: Sequence[str] = ()
+                ) -> None:
+    """A text panel with SS per region (and VS left/right) in the top-left corner, in place."""
+    lines = [title] if title else []
+    for score in scores:
+        ss = 'n/a' if math.isnan(score.symmetry) else f'{score.symmetry:.2f}'
+        lines.append(f'{score.region:8s} SS {ss}  VS L {score.vs_left:.3f} R {score.vs_right:.3f}')
+    lines.extend(f'! {note}' for note in notes)
+    y = 18
+    for line in lines:
+        cv2.putText(image, line, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(image, line, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, TEXT_COLOUR, 1, cv2.LINE_AA)
+        y += 18
+
+
+def annotate(bgr: np.ndarray, box: Box | None, landmarks: Landmarks | None,
+             polygons: Sequence[tuple[str, str, np.ndarray]], *, scores: Sequence[RegionScore] = (),
+             title: str = '', notes: Sequence[str] = ()) -> np.ndarray:
+    """A copy of the image with face box, landmarks, region outlines and a score panel."""
+    out = bgr.copy()
+    draw_regions(out, polygons)
+    draw_face(out, box, landmarks)
+    draw_scores(out, scores, title, notes)
+    return out

@@ -1,0 +1,45 @@
+"""dlib's 68-point shape predictor (Kazemi & Sullivan regression trees).
+
+The default backend: its weights, shape_predictor_68_face_landmarks.dat, ship
+in the `face-recognition-models` package, so it works offline on a fresh
+machine. The model was trained on the iBUG 300-W data set, whose licence
+excludes commercial use; see README.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dlib
+import numpy as np
+
+from facesym_ros.core.frame import Frame
+from facesym_ros.core.geometry import Box, Landmarks
+
+
+def bundled_model_path() -> Path:
+    """Path of the 68-point model inside the face-recognition-models package."""
+    import face_recognition_models
+
+    return Path(face_recognition_models.pose_predictor_model_location())
+
+
+class DlibLandmarkBackend:
+    """68 iBUG landmarks from dlib; gives no per-point confidence."""
+
+    name = 'dlib'
+
+    def __init__(self, model_path: str | Path | None = None) -> None:
+        path = Path(model_path) if model_path else bundled_model_path()
+        if not path.is_file():
+            raise FileNotFoundError(f'dlib shape predictor model not found: {path}')
+        self.model_path = path
+        self._predictor = dlib.shape_predictor(str(path))
+
+    def predict(self, frame: Frame, box: Box) -> Landmarks:
+        shape = self._predictor(
+            frame.gray, dlib.rectangle(box.x, box.y, box.x2 - 1, box.y2 - 1))
+        if shape.num_parts != 68:
+            raise ValueError(f'the dlib model predicts {shape.num_parts} points, not 68')
+        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        return Landmarks(points=points, confidence=None, backend=self.name)

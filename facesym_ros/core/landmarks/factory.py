@@ -1,0 +1,33 @@
+"""Choosing and building a landmark backend from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from facesym_ros.core.landmarks import LandmarkBackend
+from facesym_ros.core.settings import Settings, setting
+
+
+@dataclass(frozen=True)
+class LandmarkConfig(Settings):
+    backend: str = setting('dlib', 'Landmark model: dlib (bundled weights, works offline) or san (the paper\'s '
+                                   'network; needs model_path)', choices=('dlib', 'san'))
+    model_path: str = setting('', 'Model file: empty for dlib\'s bundled model; a SAN checkpoint (.pth) for san')
+    device: str = setting('cpu', 'torch device for san, e.g. cpu or cuda:0')
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.backend == 'san' and not self.model_path:
+            raise ValueError('model_path must name a SAN checkpoint when backend is san '
+                             '(SAN weights are not bundled; see README)')
+
+
+def make_landmark_backend(config: LandmarkConfig) -> LandmarkBackend:
+    """The configured backend, with its model loaded (raises if the model cannot be loaded)."""
+    if config.backend == 'san':
+        from facesym_ros.core.landmarks.san import SanLandmarkBackend
+
+        return SanLandmarkBackend(config.model_path, device=config.device)
+    from facesym_ros.core.landmarks.dlib_backend import DlibLandmarkBackend
+
+    return DlibLandmarkBackend(config.model_path or None)

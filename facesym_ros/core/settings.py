@@ -1,0 +1,65 @@
+"""Settings as frozen dataclasses whose fields carry their own description and valid range.
+
+One declaration serves three readers: the core validates values with it, the
+ROS nodes turn it into parameter descriptors, and the `facesym` command reads
+the same YAML parameter file as the nodes. A value outside its range raises
+ValueError naming the setting and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+Number = int | float
+
+
+def setting(default: Any, description: str, *, min: Number | None = None, max: Number | None = None,
+            choices: tuple[str, ...] | None = None) -> Any:
+    """A dataclass field with a description and an optional [min, max] range or set of choices."""
+    return dataclasses.field(default=default, metadata={
+        'description': description, 'min': min, 'max': max, 'choices': choices})
+
+
+def validate(instance: Any) -> None:
+    """Check every field of a settings dataclass against its type, range and choices."""
+    for field in dataclasses.fields(instance):
+        value = getattr(instance, field.name)
+        expected = type(field.default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+            object.__setattr__(instance, field.name, value)
+        if type(value) is not expected:
+            raise ValueError(f'{field.name} must be a {expected.__name__}, got {value!r}')
+        meta = field.metadata
+        if meta.get('min') is not None and value < meta['min']:
+            raise ValueError(f'{field.name} must be >= {meta["min"]}, got {value}')
+        if meta.get('max') is not None and value > meta['max']:
+            raise ValueError(f'{field.name} must be <= {meta["max"]}, got {value}')
+        if meta.get('choices') is not None and value not in meta['choices']:
+            raise ValueError(f'{field.name} must be one of {", ".join(meta["choices"])}, got {value!r}')
+
+
+class Settings:
+    """Base of settings dataclasses: validated on construction."""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+S = TypeVar('S')
+
+
+def from_mapping(cls: type[S], values: Mapping[str, Any], *, source: str = 'settings') -> S:
+    """Build settings from a mapping, ignoring keys that belong to other settings classes."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    try:
+        return cls(**{key: value for key, value in values.items() if key in names})
+    except TypeError as error:
+        raise ValueError(f'{source}: {error}') from None
+
+
+def describe(cls: type) -> list[dataclasses.Field]:
+    """The fields of a settings class, in declaration order."""
+    return list(dataclasses.fields(cls))

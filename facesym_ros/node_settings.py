@@ -1,0 +1,57 @@
+"""Settings that only the ROS nodes have (sources, queues, trials), declared like the core's.
+
+Kept free of ROS imports so that the `facesym` command can check a parameter
+file without starting ROS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from facesym_ros.core.settings import Settings, setting
+
+
+@dataclass(frozen=True)
+class ImageSourceSettings(Settings):
+    source: str = setting('sample', 'What to publish: sample (the bundled clip), a video file, a folder of '
+                                    'images (sorted by name), or camera:<index> for a V4L2/USB camera')
+    frame_rate: float = setting(0.0, 'Publishing rate; 0 publishes at the source\'s own rate [Hz]',
+                                min=0.0, max=1000.0)
+    frame_id: str = setting('camera', 'frame_id of the published images and camera info')
+    loop: bool = setting(False, 'Start the file or folder again at its end')
+    max_frames: int = setting(0, 'Stop after this many frames; 0 publishes the whole source', min=0,
+                              max=2**31 - 1)
+    wait_for_subscribers: int = setting(0, 'Publish only once this many subscribers are matched on the '
+                                           'image topic (so the first frames are not lost)', min=0, max=100)
+    wait_timeout: float = setting(10.0, 'Longest wait for those subscribers before publishing anyway [s]',
+                                  min=0.0, max=3600.0)
+    camera_width: int = setting(0, 'Requested camera width; 0 keeps the driver\'s [px]', min=0, max=16384)
+    camera_height: int = setting(0, 'Requested camera height; 0 keeps the driver\'s [px]', min=0, max=16384)
+
+
+@dataclass(frozen=True)
+class NodeQueueSettings(Settings):
+    queue_size: int = setting(5, 'Depth of every subscription queue and of the stamp-pairing buffers; '
+                                 'older frames are dropped, never queued without bound', min=1, max=1000)
+
+
+@dataclass(frozen=True)
+class OpticalFlowNodeSettings(Settings):
+    publish_heatmap: bool = setting(True, 'Publish the flow-magnitude heat map image (paper Fig. 4)')
+    heatmap_max: float = setting(5.0, 'Flow magnitude shown as the hottest colour [px/frame]',
+                                 min=0.01, max=1000.0)
+
+
+@dataclass(frozen=True)
+class ScorerNodeSettings(Settings):
+    window_seconds: float = setting(0.0, 'Unattended mode: also score a rolling window of this length; '
+                                         '0 scores trials only [s]', min=0.0, max=3600.0)
+    window_period: float = setting(1.0, 'How often a rolling-window score is published [s]',
+                                   min=0.01, max=3600.0)
+    running_period: float = setting(0.5, 'How often the running score of an open trial is published; 0 '
+                                         'after every frame [s]', min=0.0, max=3600.0)
+    stop_grace: float = setting(1.0, 'After stop_trial, how long to wait for frames stamped before the stop '
+                                     'that are still in the pipeline [s]', min=0.0, max=60.0)
+    max_trial_seconds: float = setting(600.0, 'A trial longer than this is ended and scored (bounds memory) [s]',
+                                       min=1.0, max=86400.0)
+    trial_prefix: str = setting('trial', 'Trial ids are <prefix>-<number>')
