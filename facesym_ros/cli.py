@@ -37,11 +37,30 @@ def _offline_parsers(commands: argparse._SubParsersAction) -> None:
     synth.set_defaults(run=offline.synth_command)
 
 
+def _graph_parsers(commands: argparse._SubParsersAction) -> None:
+    from facesym_ros import bringup, live
+
+    up = commands.add_parser(
+        'bringup', help='start the facesym ROS graph without ROS launch (same graph as the launch file)',
+        description='Start the facesym nodes with config/facesym.yaml, each in its own process or composed '
+                    'in one; Ctrl-C stops them.')
+    bringup.add_arguments(up)
+    up.set_defaults(run=bringup.bringup_command)
+
+    demo = commands.add_parser(
+        'demo', help='run the live graph on the bundled sample (or --source) and print scores as they arrive',
+        description='Bring the graph up, run one trial over the whole source through the scorer\'s services, '
+                    'print the running and final scores, and shut the graph down.')
+    live.add_demo_arguments(demo)
+    demo.set_defaults(run=live.demo_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='facesym', description='Objective facial-asymmetry scores for one-sided facial paralysis.')
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     _offline_parsers(commands)
+    _graph_parsers(commands)
     return parser
 
 
@@ -50,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError, OSError) as error:
+    except (ValueError, FileNotFoundError, OSError, TimeoutError) as error:
         print(f'facesym {args.command}: error: {error}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:

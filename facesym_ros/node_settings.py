@@ -32,7 +32,8 @@ class ImageSourceSettings(Settings):
 @dataclass(frozen=True)
 class NodeQueueSettings(Settings):
     queue_size: int = setting(5, 'Depth of every subscription queue and of the stamp-pairing buffers; '
-                                 'older frames are dropped, never queued without bound', min=1, max=1000)
+                                 'older frames are dropped, never queued without bound', min=1, max=1000,
+                              read_only=True)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from facesym_ros.core.synth import freeze_half
 from facesym_ros.core.video import FrameSource
 from facesym_ros.params import load_params_file, pipeline_config
 from facesym_ros.report import format_table, write_json
+from facesym_ros.samples import SAMPLE_VIDEO
 
-SAMPLE_VIDEO = Path(__file__).resolve().parent / 'data' / 'single_face.mp4'
 VIDEO_SUFFIXES = {'.mp4', '.avi', '.mov', '.mkv'}
 
 

@@ -43,17 +43,24 @@ def parameter_names(node: str) -> list[str]:
     return [field.name for cls in NODE_SETTINGS[node] for field in dataclasses.fields(cls)]
 
 
-def default_params_file() -> Path:
-    """config/facesym.yaml of this checkout, or of the installed package's share directory."""
-    source_tree = Path(__file__).resolve().parents[1] / 'config' / 'facesym.yaml'
+def package_config_file(name: str) -> Path:
+    """A file of config/: in this checkout, or in the installed package's share directory."""
+    source_tree = Path(__file__).resolve().parents[1] / 'config' / name
     if source_tree.is_file():
         return source_tree
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        return Path(get_package_share_directory('facesym_ros')) / 'config' / 'facesym.yaml'
+        installed = Path(get_package_share_directory('facesym_ros')) / 'config' / name
     except (ImportError, LookupError) as error:
-        raise FileNotFoundError('facesym_ros: cannot find config/facesym.yaml') from error
+        raise FileNotFoundError(f'facesym_ros: cannot find config/{name}') from error
+    if not installed.is_file():
+        raise FileNotFoundError(f'facesym_ros: {installed} is missing')
+    return installed
+
+
+def default_params_file() -> Path:
+    return package_config_file('facesym.yaml')
 
 
 def load_params_file(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
@@ -116,12 +123,14 @@ def render_params_yaml() -> str:
         for cls in classes:
             for field in dataclasses.fields(cls):
                 meta = field.metadata
-                bounds = ''
+                notes = []
                 if meta.get('choices'):
-                    bounds = f' ({" | ".join(meta["choices"])})'
+                    notes.append(' | '.join(meta['choices']))
                 elif meta.get('min') is not None:
-                    bounds = f' (range {meta["min"]} .. {meta["max"]})'
-                lines.append(f'    # {meta["description"]}{bounds}')
+                    notes.append(f'range {meta["min"]} .. {meta["max"]}')
+                if meta.get('read_only'):
+                    notes.append('read-only while running')
+                lines.append(f'    # {meta["description"]}' + ''.join(f' ({note})' for note in notes))
                 lines.append(f'    {field.name}: {_yaml_scalar(field.default)}')
     return '\n'.join(lines) + '\n'
 

@@ -142,10 +142,17 @@ class RegionMotionEstimator:
 
     def __init__(self, config: FlowConfig, landmark_backend: str) -> None:
         self.config = config
+        self.landmark_backend = landmark_backend
         self.method = config.method(landmark_backend)
         self._anchor: _Anchor | None = None
         self._previous: tuple[int, np.ndarray] | None = None
         self._anchor_at_ns: int | None = None
+
+    def set_landmark_backend(self, name: str) -> None:
+        """Name the landmark model in the method string (the live graph learns it from the messages)."""
+        if name != self.landmark_backend:
+            self.landmark_backend = name
+            self.method = self.config.method(name)
 
     def reset(self) -> None:
         """Forget the anchor and the previous frame."""

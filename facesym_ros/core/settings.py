@@ -16,10 +16,13 @@ Number = int | float
 
 
 def setting(default: Any, description: str, *, min: Number | None = None, max: Number | None = None,
-            choices: tuple[str, ...] | None = None) -> Any:
-    """A dataclass field with a description and an optional [min, max] range or set of choices."""
+            choices: tuple[str, ...] | None = None, read_only: bool = False) -> Any:
+    """A dataclass field with a description, an optional [min, max] range or set of choices.
+
+    read_only marks settings a running node cannot change (they shape its subscriptions).
+    """
     return dataclasses.field(default=default, metadata={
-        'description': description, 'min': min, 'max': max, 'choices': choices})
+        'description': description, 'min': min, 'max': max, 'choices': choices, 'read_only': read_only})
 
 
 def validate(instance: Any) -> None:

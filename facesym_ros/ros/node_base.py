@@ -1,0 +1,176 @@
+"""What every facesym node shares: parameters declared from settings classes, QoS profiles, stamp pairing.
+
+Parameters are the fields of the node's settings dataclasses: each is
+declared with a descriptor (description, range or choices), checked when the
+node starts and whenever it is changed. A change that fails validation is
+rejected with the reason, and the node keeps its old values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+S = TypeVar('S')
+
+
+def image_qos(depth: int) -> QoSProfile:
+    """Sensor-data QoS for images: best effort, keep the newest `depth` frames."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def pipeline_qos(depth: int) -> QoSProfile:
+    """Per-frame results (faces, landmarks, region motion): reliable, but bounded to `depth`."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def latched_qos(depth: int = 10) -> QoSProfile:
+    """Scores and trial events: reliable and transient-local, so late subscribers get the latest."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def _descriptor(field: dataclasses.Field) -> ParameterDescriptor:
+    meta = field.metadata
+    descriptor = ParameterDescriptor(name=field.name, description=meta['description'],
+                                     read_only=bool(meta.get('read_only')))
+    default = field.default
+    if meta.get('min') is not None and isinstance(default, float):
+        descriptor.floating_point_range = [FloatingPointRange(
+            from_value=float(meta['min']), to_value=float(meta['max']), step=0.0)]
+    elif meta.get('min') is not None and isinstance(default, int) and not isinstance(default, bool):
+        descriptor.integer_range = [IntegerRange(from_value=int(meta['min']), to_value=int(meta['max']), step=1)]
+    if meta.get('choices'):
+        descriptor.additional_constraints = 'one of: ' + ', '.join(meta['choices'])
+    return descriptor
+
+
+class SettingsNode(Node):
+    """A node whose parameters are the fields of settings dataclasses."""
+
+    def __init__(self, node_name: str, settings_classes: Sequence[type], **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self._settings_classes = tuple(settings_classes)
+        values: dict[str, Any] = {}
+        for cls in self._settings_classes:
+            for field in dataclasses.fields(cls):
+                values[field.name] = self.declare_parameter(field.name, field.default, _descriptor(field)).value
+        try:
+            self._settings = self._build(values)
+            self.check_settings(self._settings)
+        except ValueError as error:
+            raise ValueError(f'{self.get_name()}: invalid parameters: {error}') from None
+        self._pending: dict[type, Any] | None = None
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
+    def settings(self, cls: type[S]) -> S:
+        """The node's current (validated) settings of one class."""
+        return self._settings[cls]
+
+    def check_settings(self, settings: dict[type, Any]) -> None:
+        """Node-specific checks beyond ranges (e.g. that a model loads); raise ValueError to reject."""
+
+    def settings_changed(self, previous: dict[type, Any]) -> None:
+        """Called after accepted parameter changes; self.settings() already holds the new values."""
+
+    def _build(self, values: dict[str, Any]) -> dict[type, Any]:
+        built = {}
+        for cls in self._settings_classes:
+            names = {field.name for field in dataclasses.fields(cls)}
+            built[cls] = cls(**{name: value for name, value in values.items() if name in names})
+        return built
+
+    def _current_values(self) -> dict[str, Any]:
+        return {name: value for settings in self._settings.values()
+                for name, value in dataclasses.asdict(settings).items()}
+
+    def _validate_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        values = self._current_values()
+        ours = [p for p in parameters if p.name in values]
+        if not ours:
+            return SetParametersResult(successful=True)
+        values.update({p.name: p.value for p in ours})
+        try:
+            candidate = self._build(values)
+            self.check_settings(candidate)
+        except (ValueError, TypeError) as error:
+            reason = f'rejected {", ".join(p.name for p in ours)}: {error}'
+            self.get_logger().warning(reason)
+            return SetParametersResult(successful=False, reason=reason)
+        self._pending = candidate
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, parameters: list[Parameter]) -> None:
+        if self._pending is None:
+            return
+        previous, self._settings, self._pending = self._settings, self._pending, None
+        self.settings_changed(previous)
+
+
+class StampPairer:
+    """Exact-time pairing of several message streams by header stamp, with bounded buffers.
+
+    Items wait until every stream has delivered the same stamp. An item that
+    can no longer be paired (a newer stamp was paired, or its buffer is full)
+    is dropped and counted in `unpaired`, never guessed.
+    """
+
+    def __init__(self, streams: int, capacity: int) -> None:
+        self._buffers: list[OrderedDict[int, Any]] = [OrderedDict() for _ in range(streams)]
+        self.capacity = capacity
+        self.unpaired = 0
+
+    def add(self, stream: int, stamp_ns: int, item: Any) -> tuple[Any, ...] | None:
+        buffer = self._buffers[stream]
+        buffer[stamp_ns] = item
+        while len(buffer) > self.capacity:
+            buffer.popitem(last=False)
+            self.unpaired += 1
+        if not all(stamp_ns in other for other in self._buffers):
+            return None
+        matched = tuple(other.pop(stamp_ns) for other in self._buffers)
+        for other in self._buffers:
+            for older in [stamp for stamp in other if stamp < stamp_ns]:
+                del other[older]
+                self.unpaired += 1
+        return matched
+
+    def clear(self) -> None:
+        for buffer in self._buffers:
+            buffer.clear()
+
+
+def spin_node(node_class: type[Node], args: Sequence[str] | None = None) -> int:
+    """Run one node until Ctrl-C or SIGTERM; a node that cannot start reports why and exits 1."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = node_class()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except RuntimeError:
+        if rclpy.ok():
+            raise  # a real error; during shutdown rclpy's calls may fail and that is fine
+    except (ValueError, FileNotFoundError) as error:
+        print(f'{node_class.__name__}: {error}', file=sys.stderr)
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
