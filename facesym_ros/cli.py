@@ -55,12 +55,19 @@ def _graph_parsers(commands: argparse._SubParsersAction) -> None:
     demo.set_defaults(run=live.demo_command)
 
 
+def _bag_parsers(commands: argparse._SubParsersAction) -> None:
+    from facesym_ros.bag import cli as bag_cli
+
+    bag_cli.add_parsers(commands)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='facesym', description='Objective facial-asymmetry scores for one-sided facial paralysis.')
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     _offline_parsers(commands)
     _graph_parsers(commands)
+    _bag_parsers(commands)
     return parser
 
 
