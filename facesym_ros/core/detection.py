@@ -3,10 +3,11 @@
 The paper detects the face in the first frame and computes optical flow inside
 that fixed face patch. FaceTracker does the same, and checks every later frame
 cheaply with the cascade inside a window around the box: the box is kept while
-the face is still in it, replaced when the face has moved out of it, and
-dropped when the face is lost for several frames. A stable box matters: the
-flow of consecutive crops is only meaningful when both crops are the same
-window of the image.
+the face is still in it. Only when the check fails is the whole image
+searched: a face found elsewhere replaces the box (the face moved), and when
+no face is found for `lost_after_misses` frames the face counts as lost. A
+stable box matters: the flow of consecutive crops is only meaningful when both
+crops are the same window of the image.
 """
 
 from __future__ import annotations
@@ -108,9 +109,10 @@ class HaarFaceDetector:
 class FaceTrack:
     """The detector's result for one frame.
 
-    detections are the faces found in this frame (largest first; on tracked
-    frames only those inside the tracking window), selected indexes the one
-    scored (-1 if none), box is the stable face box to use (None: no face).
+    detections are the faces found in this frame, largest first: all faces of
+    the image after a whole-image search, only the confirmed face on TRACKED
+    frames. selected indexes the one scored (-1 if none); box is the stable
+    face box to use (None: no face).
     """
 
     state: TrackState
@@ -134,7 +136,7 @@ class FaceTracker:
     def update(self, gray: np.ndarray) -> FaceTrack:
         height, width = gray.shape[:2]
         if self._box is None:
-            return self._full_detection(gray, TrackState.DETECTED)
+            return self._full_detection(gray)
 
         cfg = self.detector.config
         side = max(self._box.width, self._box.height)
@@ -146,25 +148,31 @@ class FaceTracker:
                 min_size=max(1, int(side * (1.0 - cfg.track_scale_tolerance))),
                 max_size=int(np.ceil(side * (1.0 + cfg.track_scale_tolerance))))
         if found and found[0].box.iou(self._box) >= cfg.track_min_iou:
+            # The relaxed check can also fire on parts of the face; it confirms this face, it is no census.
             self._misses = 0
-            return FaceTrack(TrackState.TRACKED, self._box, tuple(found), 0)
-        if found:
-            # The face is near but no longer in its box: it moved; look at the whole image.
-            return self._full_detection(gray, TrackState.REDETECTED)
+            return FaceTrack(TrackState.TRACKED, self._box, (found[0],), 0)
+
+        # Not in its box: look at the whole image. A face found elsewhere has moved (or it is another
+        # person's, larger face: the largest is scored, and the box change is reported either way).
+        everywhere = tuple(self.detector.detect(gray))
+        if everywhere:
+            self._misses = 0
+            if everywhere[0].box.iou(self._box) >= cfg.track_min_iou:
+                return FaceTrack(TrackState.TRACKED, self._box, everywhere, 0)
+            self._box = everywhere[0].box
+            return FaceTrack(TrackState.REDETECTED, self._box, everywhere, 0)
 
         self._misses += 1
         if self._misses < cfg.lost_after_misses:
-            # A single missed check (an expression the cascade dislikes) keeps the box.
+            # A missed check (an expression the cascade dislikes) keeps the box for a few frames.
             return FaceTrack(TrackState.TRACKED, self._box, (), -1)
-        return self._full_detection(gray, TrackState.REDETECTED)
+        self.reset()
+        return FaceTrack(TrackState.NO_FACE, None, (), -1)
 
-    def _full_detection(self, gray: np.ndarray, state: TrackState) -> FaceTrack:
+    def _full_detection(self, gray: np.ndarray) -> FaceTrack:
         detections = tuple(self.detector.detect(gray))
         self._misses = 0
         if not detections:
-            self._box = None
             return FaceTrack(TrackState.NO_FACE, None, (), -1)
-        previous, self._box = self._box, detections[0].box
-        if state is TrackState.REDETECTED and previous == self._box:
-            state = TrackState.TRACKED
-        return FaceTrack(state, self._box, detections, 0)
+        self._box = detections[0].box
+        return FaceTrack(TrackState.DETECTED, self._box, detections, 0)

@@ -8,6 +8,7 @@ excludes commercial use; see README.md.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import dlib
@@ -17,11 +18,18 @@ from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Box, Landmarks
 
 
-def bundled_model_path() -> Path:
-    """Path of the 68-point model inside the face-recognition-models package."""
-    import face_recognition_models
+MODEL_FILE = 'shape_predictor_68_face_landmarks.dat'
 
-    return Path(face_recognition_models.pose_predictor_model_location())
+
+def bundled_model_path() -> Path:
+    """Path of the 68-point model inside the face-recognition-models package.
+
+    Found without importing the package, whose import needs the deprecated pkg_resources.
+    """
+    spec = importlib.util.find_spec('face_recognition_models')
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError('the face-recognition-models package (dlib\'s 68-point model) is not installed')
+    return Path(next(iter(spec.submodule_search_locations))) / 'models' / MODEL_FILE
 
 
 class DlibLandmarkBackend:
