@@ -35,8 +35,8 @@ SETTLE_SECONDS = 0.5
 class GraphClient(Node):
     """Drives and observes a running facesym graph."""
 
-    def __init__(self, namespace: str = '', name: str = 'facesym_client') -> None:
-        super().__init__(name, namespace=namespace)
+    def __init__(self, namespace: str = '', name: str = 'facesym_client', context=None) -> None:
+        super().__init__(name, namespace=namespace, context=context)
         self.final_scores: list[SymmetryScore] = []
         self.running_scores: list[SymmetryScore] = []
         self.motion_stamps: list[int] = []
@@ -47,7 +47,7 @@ class GraphClient(Node):
         self.create_subscription(RegionMotion, 'region_motion', self._on_motion, pipeline_qos(200))
         self._trigger_clients = {name: self.create_client(Trigger, name)
                                  for name in ('start_trial', 'stop_trial', 'reset')}
-        self._executor = SingleThreadedExecutor()
+        self._executor = SingleThreadedExecutor(context=context)
         self._executor.add_node(self)
 
     def _on_final(self, msg: SymmetryScore) -> None:
@@ -84,6 +84,12 @@ class GraphClient(Node):
         # Discovery saw every subscription; give the publishers a moment to match them too.
         self.spin_until(lambda: False, SETTLE_SECONDS)
 
+    def start_trial(self) -> Trigger.Response:
+        """Start a trial, counting frames from now on."""
+        self.motion_stamps.clear()
+        self.motion_received_at.clear()
+        return self.trigger('start_trial')
+
     def trigger(self, service: str, timeout: float = 10.0) -> Trigger.Response:
         future = self._trigger_clients[service].call_async(Trigger.Request())
         if not self.spin_until(future.done, timeout):
@@ -116,7 +122,22 @@ class GraphClient(Node):
 
 def trial_id_of(response: Trigger.Response) -> str:
     """The trial id in a start_trial/stop_trial answer ('<id> started', '<id> stopped; ...')."""
+    if not response.success:
+        raise RuntimeError(f'the scorer refused: {response.message}')
     return response.message.split()[0]
+
+
+def run_source_trial(graph: ProcessGraph, client: GraphClient, expected_frames: int | None,
+                     timeout: float = 120.0) -> SymmetryScore:
+    """One trial over everything image_source publishes: the graph without the source is started (if it is
+    not running), the trial started, the source started, and the trial stopped once its frames are through."""
+    graph.start([spec.name for spec in graph.specs if spec.name != 'image_source'])
+    client.wait_for_graph(timeout=timeout)
+    trial = trial_id_of(client.start_trial())
+    graph.start(['image_source'])
+    client.wait_for_frames(expected_frames, timeout=timeout)
+    trial_id_of(client.trigger('stop_trial'))
+    return client.wait_for_final(trial)
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -140,18 +161,11 @@ def demo_command(args: argparse.Namespace) -> int:
         flush=True)
     graph = ProcessGraph(specs, params_file, overrides=overrides, output=log)
     try:
-        graph.start([s.name for s in specs if s.name != 'image_source'])
-        print('facesym demo: waiting for the graph to come up', file=sys.stderr)
-        client.wait_for_graph(timeout=120.0)
-        trial = trial_id_of(client.trigger('start_trial'))
-        print(f'facesym demo: {trial} started; publishing {source} ({expected} frames)', file=sys.stderr)
-        graph.start(['image_source'])
-        received = client.wait_for_frames(expected, timeout=max(60.0, expected))
-        client.trigger('stop_trial')
-        final = client.wait_for_final(trial)
+        print(f'facesym demo: starting the graph; one trial over {source} ({expected} frames)', file=sys.stderr)
+        final = run_source_trial(graph, client, expected, timeout=max(120.0, expected))
         print()
-        print(format_table(msg_to_score(final), title=f'{trial}: live graph on {source} '
-                                                       f'({received} of {expected} frames scored)'))
+        print(format_table(msg_to_score(final), title=f'{final.trial_id}: live graph on {source} '
+                                                       f'({len(client.motion_stamps)} of {expected} frames)'))
         return 0
     finally:
         graph.stop()

@@ -18,11 +18,10 @@ from facesym_ros.graph import dds_environment
 
 # Fast DDS maps domain ids above 101 to ports that can collide; stay in 1..101.
 DOMAIN_IDS = range(1, 102)
-_domain_lock = None
+_held_locks: list = []  # the claimed domain's lock file, held open until the session ends
 
 
 def _claim_domain_id() -> int:
-    global _domain_lock
     start = os.getpid() % len(DOMAIN_IDS)
     for offset in range(len(DOMAIN_IDS)):
         domain = DOMAIN_IDS[(start + offset) % len(DOMAIN_IDS)]
@@ -32,7 +31,7 @@ def _claim_domain_id() -> int:
         except OSError:
             lock.close()
             continue
-        _domain_lock = lock  # held until the session ends
+        _held_locks.append(lock)
         return domain
     raise RuntimeError('no free ROS domain id for this test session')
 
@@ -55,3 +54,28 @@ def rclpy_context() -> Iterator[object]:
         yield context
     finally:
         rclpy.try_shutdown(context=context)
+
+
+@pytest.fixture
+def live_graph(rclpy_context, tmp_path):
+    """Start (part of) the facesym graph as real processes; yields start(names, overrides) -> (graph, client)."""
+    from facesym_ros.bringup import ProcessGraph
+    from facesym_ros.graph import GRAPH
+    from facesym_ros.live import GraphClient
+    from facesym_ros.params import default_params_file
+
+    started: list[tuple[ProcessGraph, GraphClient, object]] = []
+
+    def start(names=None, overrides=None, params_file=None):
+        log = open(tmp_path / f'graph-{len(started)}.log', 'w')  # noqa: SIM115 - closed at teardown
+        specs = [spec for spec in GRAPH if names is None or spec.name in names]
+        graph = ProcessGraph(specs, params_file or default_params_file(), overrides=overrides, output=log)
+        client = GraphClient(context=rclpy_context, name=f'test_client_{len(started)}')
+        started.append((graph, client, log))
+        return graph, client
+
+    yield start
+    for graph, client, log in started:
+        graph.stop()
+        client.close()
+        log.close()

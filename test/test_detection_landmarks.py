@@ -94,7 +94,7 @@ def test_invalid_detector_settings_are_refused(values):
 
 
 def test_missing_cascade_is_a_clear_error():
-    with pytest.raises(FileNotFoundError, match='no_such_cascade.xml'):
+    with pytest.raises(FileNotFoundError, match=r'no_such_cascade\.xml'):
         HaarFaceDetector(DetectorConfig(cascade='no_such_cascade.xml'))
 
 

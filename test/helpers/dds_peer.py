@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -27,10 +28,8 @@ def main() -> int:
         for publisher, msg in zip(publishers, messages.values(), strict=True):
             publisher.publish(msg)
         print('published', flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
             rclpy.spin(node)
-        except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-            pass
         return 0
 
     expected = int(sys.argv[2])

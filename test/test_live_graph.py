@@ -1,0 +1,141 @@
+"""The live ROS 2 graph over real DDS: equal to offline scoring, robust to bad input, strict parameters."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import cv2
+import numpy as np
+import pytest
+from builtin_interfaces.msg import Time
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from facesym_ros.core.pipeline import score_sequence
+from facesym_ros.core.video import FrameSource
+from facesym_ros.live import run_source_trial
+from facesym_ros.msg import FaceDetections, SymmetryScore
+from facesym_ros.params import load_params_file, pipeline_config
+from facesym_ros.ros.conversions import bgr_to_image, msg_to_score
+from facesym_ros.ros.node_base import image_qos, pipeline_qos
+from facesym_ros.samples import SAMPLE_VIDEO
+
+SOURCE = {'wait_for_subscribers': '3', 'frame_rate': '15.0'}
+
+
+def test_live_score_equals_offline_score_on_the_same_frames(live_graph):
+    graph, client = live_graph(overrides={'image_source': {'source': 'sample', **SOURCE}})
+    final = run_source_trial(graph, client, expected_frames=72)
+    live = msg_to_score(final)
+    offline = score_sequence(FrameSource.open(SAMPLE_VIDEO).frames(), pipeline_config(load_params_file()))
+
+    assert final.kind == SymmetryScore.KIND_FINAL
+    assert live.frame_count == offline.frame_count == 72
+    assert live.flow_pair_count == offline.flow_pair_count == 71
+    for ours, theirs in zip(live.regions, offline.regions, strict=True):
+        assert ours.region == theirs.region
+        assert ours.vs_left == pytest.approx(theirs.vs_left, abs=1e-6)
+        assert ours.vs_right == pytest.approx(theirs.vs_right, abs=1e-6)
+        assert ours.symmetry == pytest.approx(theirs.symmetry, abs=1e-6)
+    assert live.quality.flags == offline.quality.flags == 0
+    assert final.symmetry_lambda == 3.8 and final.threshold_factor == 6.0
+    assert final.header.frame_id == 'camera'
+    # running scores came while the trial lasted, and the annotator drew frames for RViz
+    assert any(s.kind == SymmetryScore.KIND_RUNNING for s in client.running_scores)
+
+
+def write_frames(folder, frames) -> None:
+    folder.mkdir()
+    for index, image in enumerate(frames):
+        cv2.imwrite(str(folder / f'{index:03d}.png'), image)
+
+
+def test_no_face_and_a_face_lost_mid_trial_give_flagged_scores(live_graph, tmp_path):
+    sample = [image for _, image in FrameSource.open(SAMPLE_VIDEO).images()]
+    blank = np.full_like(sample[0], 120)
+    write_frames(tmp_path / 'empty', [blank] * 12)
+    write_frames(tmp_path / 'lost', sample[:20] + [blank] * 10)
+
+    graph, client = live_graph(overrides={'image_source': {'source': str(tmp_path / 'empty'), **SOURCE}})
+    empty = run_source_trial(graph, client, expected_frames=12)
+    assert empty.frame_count == 12 and empty.frames_without_face == 12
+    assert empty.quality_flags & SymmetryScore.FLAG_NO_FACE
+    assert empty.quality_flags & SymmetryScore.FLAG_TOO_FEW_FRAMES
+    assert all(math.isnan(region.symmetry) for region in empty.regions)  # no score, not a perfect one
+    assert graph.exited() is None  # nothing crashed
+
+    graph.stop()
+    graph, client = live_graph(overrides={'image_source': {'source': str(tmp_path / 'lost'), **SOURCE}})
+    lost = run_source_trial(graph, client, expected_frames=30)
+    assert lost.frame_count == 30
+    # the box is kept through lost_after_misses - 1 failed checks, then the face counts as lost
+    assert 8 <= lost.frames_without_face <= 10
+    assert lost.quality_flags & SymmetryScore.FLAG_NO_FACE
+    assert all(not math.isnan(region.symmetry) for region in lost.regions)
+    assert any('no face' in note for note in lost.quality_notes)
+
+
+def call(client, future, timeout=10.0):
+    assert client.spin_until(future.done, timeout), 'no answer'
+    return future.result()
+
+
+@pytest.mark.parametrize(('node', 'name', 'value', 'reason'), [
+    ('face_detector', 'scale_factor', 0.5, 'out of range'),
+    ('face_detector', 'min_neighbors', 'five', 'type'),
+    ('face_detector', 'cascade', 'no_such_cascade.xml', 'not found'),
+    ('face_detector', 'queue_size', 50, 'read-only'),
+    ('landmark_detector', 'backend', 'mediapipe', 'must be one of'),
+    ('landmark_detector', 'backend', 'san', 'model_path must name a SAN checkpoint'),
+    ('optical_flow', 'regions_from', 'sometimes', 'must be one of'),
+    ('symmetry_scorer', 'symmetry_lambda', -3.8, 'out of range'),
+])
+def test_invalid_parameter_is_rejected_and_the_old_value_kept(live_graph, node, name, value, reason):
+    graph, client = live_graph(names=[node])
+    graph.start()
+    parameters = AsyncParameterClient(client, node)
+    assert parameters.wait_for_services(timeout_sec=30.0)
+    before = call(client, parameters.get_parameters([name])).values[0]
+    result = call(client, parameters.set_parameters([Parameter(name, value=value)])).results[0]
+    assert not result.successful
+    assert reason in result.reason.lower() or reason in result.reason
+    after = call(client, parameters.get_parameters([name])).values[0]
+    assert after == before
+    # a valid change is still accepted afterwards
+    valid = {'face_detector': ('min_size', 40), 'landmark_detector': ('model_path', ''),
+             'optical_flow': ('threshold_factor', 5.0), 'symmetry_scorer': ('symmetry_lambda', 4.0)}[node]
+    assert call(client, parameters.set_parameters([Parameter(valid[0], value=valid[1])])).results[0].successful
+    assert graph.exited() is None
+
+
+def test_unsupported_encoding_warns_and_the_node_keeps_working(live_graph, tmp_path):
+    graph, client = live_graph(names=['face_detector'])
+    graph.start()
+    publisher = client.create_publisher(Image, 'image_raw', image_qos(10))
+    received: list[FaceDetections] = []
+    client.create_subscription(FaceDetections, 'faces', received.append, pipeline_qos(10))
+    assert client.spin_until(lambda: publisher.get_subscription_count() > 0 and client.count_publishers('faces'),
+                             30.0)
+    time.sleep(0.5)
+
+    def header(sec: int) -> Header:
+        return Header(frame_id='camera', stamp=Time(sec=sec))
+
+    weird = Image(header=header(1), height=4, width=4, encoding='32FC1', step=16, data=bytes(64))
+    unknown = Image(header=header(2), height=4, width=4, encoding='hsv_magic', step=12, data=bytes(48))
+    truncated = Image(header=header(3), height=480, width=640, encoding='bgr8', step=1920, data=bytes(100))
+    empty = Image(header=header(4), height=0, width=0, encoding='bgr8', step=0, data=b'')
+    good = bgr_to_image(next(FrameSource.open(SAMPLE_VIDEO).images())[1], header(5))
+    for msg in (weird, unknown, truncated, empty, good):
+        publisher.publish(msg)
+    assert client.spin_until(lambda: len(received) >= 1, 20.0), 'the node stopped working'
+    client.spin_until(lambda: False, 0.5)
+    assert [m.header.stamp.sec for m in received] == [5]  # bad images are skipped, not guessed at
+    assert received[0].state == FaceDetections.STATE_DETECTED
+    assert graph.exited() is None
+    graph.stop()
+    log = (tmp_path / 'graph-0.log').read_text()
+    assert 'skipping image' in log and 'Traceback' not in log
