@@ -157,13 +157,15 @@ def main() -> None:
     if changed:
         print(f'build_interfaces: rewrote {WHEEL_BUILD_PYTHON} include paths in {changed} CMake files')
     add_underlay_to_activate(prefix)
+    BUILD_ROOT.mkdir(parents=True, exist_ok=True)
+    # colcon must not crawl this build tree when the checkout is built as a workspace.
+    (BUILD_ROOT.parent / 'COLCON_IGNORE').touch()
 
     inputs = interface_inputs_hash(prefix)
     if STAMP.is_file() and STAMP.read_text() == inputs and outputs_present(prefix):
         print('build_interfaces: messages up to date')
         return
-    BUILD_ROOT.mkdir(parents=True, exist_ok=True)
-    print('build_interfaces: building messages with rosidl (about a minute)')
+    print('build_interfaces: building messages with rosidl (about 30 s)')
     cmake_build(prefix)
     deploy(prefix)
     STAMP.write_text(inputs)
