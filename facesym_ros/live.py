@@ -39,6 +39,7 @@ class GraphClient(Node):
         super().__init__(name, namespace=namespace, context=context)
         self.final_scores: list[SymmetryScore] = []
         self.running_scores: list[SymmetryScore] = []
+        self.running_received_at: list[float] = []
         self.motion_stamps: list[int] = []
         self.motion_received_at: list[float] = []
         self.on_score: Callable[[SymmetryScore], None] | None = None
@@ -57,6 +58,7 @@ class GraphClient(Node):
 
     def _on_running(self, msg: SymmetryScore) -> None:
         self.running_scores.append(msg)
+        self.running_received_at.append(time.time())
         if self.on_score:
             self.on_score(msg)
 

@@ -58,14 +58,45 @@ class ScoringConfig(Settings):
                                              'from the median frame interval [Hz]', min=0.0, max=1000.0)
 
 
+class _MovementSum:
+    """Running VS of one region side: sums kept in frame order, so every consumer gets the same bits."""
+
+    def __init__(self) -> None:
+        self.pairs = 0
+        self.magnitude = 0.0
+        self.per_pixel = 0.0
+        self.first_count: int | None = None
+        self.constant_count = True
+        self.empty = False
+
+    def add(self, magnitude_sum: float, pixel_count: int) -> None:
+        self.pairs += 1
+        if pixel_count <= 0:
+            self.empty = True
+            return
+        self.magnitude += magnitude_sum
+        self.per_pixel += magnitude_sum / pixel_count
+        if self.first_count is None:
+            self.first_count = pixel_count
+        elif pixel_count != self.first_count:
+            self.constant_count = False
+
+    def value(self) -> float:
+        if self.pairs == 0 or self.empty or self.first_count is None:
+            return math.nan
+        if self.constant_count:
+            return self.magnitude / (self.first_count * self.pairs)
+        return self.per_pixel / self.pairs
+
+
 def movement_score(magnitude_sums: Sequence[float], pixel_counts: Sequence[int]) -> float:
     """VS of one region side from its per-pair magnitude sums and pixel counts (NaN if undefined)."""
-    pairs = len(magnitude_sums)
-    if pairs == 0 or len(pixel_counts) != pairs or any(count <= 0 for count in pixel_counts):
-        return math.nan
-    if len(set(pixel_counts)) == 1:
-        return math.fsum(magnitude_sums) / (pixel_counts[0] * pairs)
-    return math.fsum(s / m for s, m in zip(magnitude_sums, pixel_counts, strict=True)) / pairs
+    if len(magnitude_sums) != len(pixel_counts):
+        raise ValueError('one pixel count per magnitude sum')
+    total = _MovementSum()
+    for magnitude_sum, pixel_count in zip(magnitude_sums, pixel_counts, strict=True):
+        total.add(magnitude_sum, pixel_count)
+    return total.value()
 
 
 def symmetry_score(vs_left: float, vs_right: float, symmetry_lambda: float) -> float:
@@ -141,100 +172,125 @@ class ScoreResult:
         }
 
 
-def _dropped_frames(stamps: list[int], nominal_frame_rate: float) -> int:
-    intervals = np.diff(np.array(sorted(stamps), dtype=np.int64))
-    intervals = intervals[intervals > 0]
-    if intervals.size == 0:
+def _dropped_frames(intervals: list[int], nominal_frame_rate: float) -> int:
+    positive = np.array([interval for interval in intervals if interval > 0], dtype=np.int64)
+    if positive.size == 0:
         return 0
-    period = 1e9 / nominal_frame_rate if nominal_frame_rate > 0 else float(np.median(intervals))
-    return int(sum(max(0, round(interval / period) - 1) for interval in intervals.tolist()))
+    period = 1e9 / nominal_frame_rate if nominal_frame_rate > 0 else float(np.median(positive))
+    return int(sum(max(0, round(interval / period) - 1) for interval in positive.tolist()))
 
 
-def _max_head_motion(frames: Sequence[FrameMotion]) -> float:
-    """Largest rigid displacement from the first frame of each anchor segment in the trial."""
-    largest = 0.0
-    reference: tuple[float, float] | None = None
-    for frame in frames:
+class TrialAccumulator:
+    """The score of a trial so far, updated frame by frame (frames in stamp order).
+
+    Adding a frame costs the same however long the trial is, so the live
+    scorer can publish a running score after every frame; score_frames feeds
+    the same class, so a batch score equals the running one bit for bit.
+    """
+
+    def __init__(self, config: ScoringConfig, trial_id: str = '') -> None:
+        self.config = config
+        self.trial_id = trial_id
+        self._sides = {(region, side): _MovementSum() for region in REGION_NAMES for side in ('left', 'right')}
+        self.frame_count = 0
+        self.flow_pairs = 0
+        self.first_stamp_ns = 0
+        self.last_stamp_ns = 0
+        self._intervals: list[int] = []
+        self._threshold_factor: float | None = None
+        self._methods: set[str] = set()
+        self._no_face = self._low_confidence = self._multiple = self._box_changes = 0
+        self._head_motion = 0.0
+        self._reference: tuple[float, float] | None = None
+
+    def add(self, frame: FrameMotion) -> None:
+        if self.frame_count and frame.stamp_ns < self.last_stamp_ns:
+            raise ValueError('frames must be added in stamp order')
+        if self.frame_count:
+            self._intervals.append(frame.stamp_ns - self.last_stamp_ns)
+            self._box_changes += frame.track_state == TrackState.REDETECTED
+        else:
+            self.first_stamp_ns = frame.stamp_ns
+        self.frame_count += 1
+        self.last_stamp_ns = frame.stamp_ns
+        if frame.method:
+            self._methods.add(frame.method)
+        self._multiple += frame.faces_in_image > 1
+        # Reported: the factor of the first pair with flow (of the first frame while there is none).
+        if (frame.flow_valid and self.flow_pairs == 0) or self._threshold_factor is None:
+            self._threshold_factor = frame.threshold_factor
+        if frame.flow_valid:
+            self.flow_pairs += 1
+            for motion in frame.regions:
+                self._sides[(motion.region, motion.side)].add(motion.magnitude_sum, motion.pixel_count)
+        self._track_quality(frame)
+
+    def _track_quality(self, frame: FrameMotion) -> None:
         if not frame.face_found:
-            reference = None
-            continue
+            self._no_face += 1
+            self._reference = None
+            return
+        if 0.0 <= frame.landmark_confidence < self.config.min_landmark_confidence:
+            self._low_confidence += 1
         if not frame.flow_valid and frame.crop_box is not None:
-            reference = (0.0, 0.0)  # an anchor frame: offsets restart from here
-            continue
-        if reference is None:
-            reference = frame.head_offset
-        dx = frame.head_offset[0] - reference[0]
-        dy = frame.head_offset[1] - reference[1]
-        largest = max(largest, math.hypot(dx, dy))
-    return float(np.float32(largest))
+            self._reference = (0.0, 0.0)  # an anchor frame: head offsets restart from here
+            return
+        if self._reference is None:
+            self._reference = frame.head_offset
+        dx = frame.head_offset[0] - self._reference[0]
+        dy = frame.head_offset[1] - self._reference[1]
+        self._head_motion = max(self._head_motion, math.hypot(dx, dy))
 
+    def result(self) -> ScoreResult:
+        config = self.config
+        regions = []
+        empty = []
+        for name in REGION_NAMES:
+            vs = {side: self._sides[(name, side)].value() for side in ('left', 'right')}
+            empty += [f'{name} {side}' for side, value in vs.items() if self.flow_pairs and math.isnan(value)]
+            regions.append(RegionScore(name, vs['left'], vs['right'],
+                                       symmetry_score(vs['left'], vs['right'], config.symmetry_lambda)))
+        method = {'software': f'facesym_ros {__version__}', 'symmetry_lambda': config.symmetry_lambda,
+                  'max_head_motion': config.max_head_motion,
+                  'min_landmark_confidence': config.min_landmark_confidence,
+                  'frames': [json.loads(m) for m in sorted(self._methods)]}
+        return ScoreResult(
+            trial_id=self.trial_id, first_stamp_ns=self.first_stamp_ns, last_stamp_ns=self.last_stamp_ns,
+            frame_count=self.frame_count, flow_pair_count=self.flow_pairs, regions=tuple(regions),
+            symmetry_lambda=config.symmetry_lambda, threshold_factor=self._threshold_factor or 0.0,
+            quality=self._quality(empty), method=json.dumps(method, sort_keys=True))
 
-def _quality(frames: Sequence[FrameMotion], pairs: int, empty_regions: list[str],
-             config: ScoringConfig) -> Quality:
-    no_face = sum(not f.face_found for f in frames)
-    dropped = _dropped_frames([f.stamp_ns for f in frames], config.nominal_frame_rate)
-    low_confidence = sum(0.0 <= f.landmark_confidence < config.min_landmark_confidence
-                         for f in frames if f.face_found)
-    multiple = sum(f.faces_in_image > 1 for f in frames)
-    box_changes = sum(f.track_state == TrackState.REDETECTED for f in frames[1:])
-    head_motion = _max_head_motion(frames)
-
-    flags = QualityFlag(0)
-    notes = []
-    checks = [
-        (no_face > 0, QualityFlag.NO_FACE, f'{no_face} of {len(frames)} frames had no face'),
-        (dropped > 0, QualityFlag.DROPPED_FRAMES, f'{dropped} frames missing (dropped or unpaired)'),
-        (low_confidence > 0, QualityFlag.LOW_LANDMARK_CONFIDENCE,
-         f'{low_confidence} frames with landmark confidence below {config.min_landmark_confidence}'),
-        (head_motion > config.max_head_motion, QualityFlag.HEAD_MOTION,
-         f'head moved {head_motion:.2f} inter-ocular distances (limit {config.max_head_motion})'),
-        (pairs == 0, QualityFlag.TOO_FEW_FRAMES, 'no frame pair with optical flow: no score'),
-        (multiple > 0, QualityFlag.MULTIPLE_FACES, f'{multiple} frames showed several faces; the largest was scored'),
-        (box_changes > 0, QualityFlag.FACE_BOX_CHANGED, f'the face left its box {box_changes} times'),
-        (bool(empty_regions), QualityFlag.EMPTY_REGION,
-         f'no pixels of {", ".join(empty_regions)} inside the face crop: no score for that region'),
-    ]
-    for failed, flag, note in checks:
-        if failed:
-            flags |= flag
-            notes.append(note)
-    return Quality(no_face, dropped, low_confidence, multiple, box_changes, head_motion, flags, tuple(notes))
+    def _quality(self, empty_regions: list[str]) -> Quality:
+        config = self.config
+        dropped = _dropped_frames(self._intervals, config.nominal_frame_rate)
+        head_motion = float(np.float32(self._head_motion))
+        checks = [
+            (self._no_face > 0, QualityFlag.NO_FACE, f'{self._no_face} of {self.frame_count} frames had no face'),
+            (dropped > 0, QualityFlag.DROPPED_FRAMES, f'{dropped} frames missing (dropped or unpaired)'),
+            (self._low_confidence > 0, QualityFlag.LOW_LANDMARK_CONFIDENCE,
+             f'{self._low_confidence} frames with landmark confidence below {config.min_landmark_confidence}'),
+            (head_motion > config.max_head_motion, QualityFlag.HEAD_MOTION,
+             f'head moved {head_motion:.2f} inter-ocular distances (limit {config.max_head_motion})'),
+            (self.flow_pairs == 0, QualityFlag.TOO_FEW_FRAMES, 'no frame pair with optical flow: no score'),
+            (self._multiple > 0, QualityFlag.MULTIPLE_FACES,
+             f'{self._multiple} frames showed several faces; the largest was scored'),
+            (self._box_changes > 0, QualityFlag.FACE_BOX_CHANGED, f'the face left its box {self._box_changes} times'),
+            (bool(empty_regions), QualityFlag.EMPTY_REGION,
+             f'no pixels of {", ".join(empty_regions)} inside the face crop: no score for that region'),
+        ]
+        flags = QualityFlag(0)
+        notes = []
+        for failed, flag, note in checks:
+            if failed:
+                flags |= flag
+                notes.append(note)
+        return Quality(self._no_face, dropped, self._low_confidence, self._multiple, self._box_changes,
+                       head_motion, flags, tuple(notes))
 
 
 def score_frames(frames: Sequence[FrameMotion], config: ScoringConfig, trial_id: str = '') -> ScoreResult:
-    """Score the frames of one trial, in stamp order."""
-    frames = sorted(frames, key=lambda f: f.stamp_ns)
-    valid = [f for f in frames if f.flow_valid]
-    regions: list[RegionScore] = []
-    empty: list[str] = []
-    for name in REGION_NAMES:
-        vs = {}
-        for side in ('left', 'right'):
-            sums, counts = [], []
-            for frame in valid:
-                motion = next(m for m in frame.regions if m.region == name and m.side == side)
-                sums.append(motion.magnitude_sum)
-                counts.append(motion.pixel_count)
-            vs[side] = movement_score(sums, counts)
-            if valid and math.isnan(vs[side]):
-                empty.append(f'{name} {side}')
-        regions.append(RegionScore(name, vs['left'], vs['right'],
-                                   symmetry_score(vs['left'], vs['right'], config.symmetry_lambda)))
-
-    methods = sorted({f.method for f in frames if f.method})
-    method = {'software': f'facesym_ros {__version__}', 'symmetry_lambda': config.symmetry_lambda,
-              'max_head_motion': config.max_head_motion,
-              'min_landmark_confidence': config.min_landmark_confidence,
-              'frames': [json.loads(m) for m in methods]}
-    return ScoreResult(
-        trial_id=trial_id,
-        first_stamp_ns=frames[0].stamp_ns if frames else 0,
-        last_stamp_ns=frames[-1].stamp_ns if frames else 0,
-        frame_count=len(frames),
-        flow_pair_count=len(valid),
-        regions=tuple(regions),
-        symmetry_lambda=config.symmetry_lambda,
-        threshold_factor=valid[0].threshold_factor if valid else (frames[0].threshold_factor if frames else 0.0),
-        quality=_quality(frames, len(valid), empty, config),
-        method=json.dumps(method, sort_keys=True),
-    )
+    """Score the frames of one trial (sorted by stamp first)."""
+    accumulator = TrialAccumulator(config, trial_id)
+    for frame in sorted(frames, key=lambda f: f.stamp_ns):
+        accumulator.add(frame)
+    return accumulator.result()

@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from facesym_ros.core.flow import FrameMotion
-from facesym_ros.core.scoring import ScoreResult, ScoringConfig, score_frames
+from facesym_ros.core.scoring import ScoreResult, ScoringConfig, TrialAccumulator, score_frames
 
 NS = 1_000_000_000
 
@@ -40,9 +40,10 @@ class TrialError(RuntimeError):
 class Trial:
     trial_id: str
     start_ns: int
+    score: TrialAccumulator
     stop_ns: int | None = None
-    frames: list[FrameMotion] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    late_frames: int = 0
 
 
 class TrialScorer:
@@ -69,7 +70,7 @@ class TrialScorer:
         if self.trial is not None:
             state = 'running' if self.trial.stop_ns is None else 'finishing'
             raise TrialError(f'trial {self.trial.trial_id} is still {state}; stop it first')
-        self.trial = Trial(trial_id, int(start_ns))
+        self.trial = Trial(trial_id, int(start_ns), TrialAccumulator(self.config, trial_id))
         self._last_running_ns = None
         return self.trial
 
@@ -98,8 +99,10 @@ class TrialScorer:
                 trial.notes.append(f'trial ended after the maximum of {self.max_trial_ns / NS:g} s')
             if trial.stop_ns is not None and stamp > trial.stop_ns:
                 due.append((ScoreKind.FINAL, self.finish()))
+            elif trial.score.frame_count and trial.start_ns <= stamp <= trial.score.last_stamp_ns:
+                trial.late_frames += 1  # out of order or repeated: left out
             elif stamp >= trial.start_ns:
-                trial.frames.append(motion)
+                trial.score.add(motion)
                 if trial.stop_ns is None and (self._last_running_ns is None
                                               or stamp - self._last_running_ns >= self.running_period_ns):
                     self._last_running_ns = stamp
@@ -121,9 +124,13 @@ class TrialScorer:
         trial, self.trial = self.trial, None
         return self._score(trial)
 
-    def _score(self, trial: Trial) -> ScoreResult:
-        result = score_frames(trial.frames, self.config, trial_id=trial.trial_id)
-        if trial.notes:
-            quality = dataclasses.replace(result.quality, notes=(*result.quality.notes, *trial.notes))
+    @staticmethod
+    def _score(trial: Trial) -> ScoreResult:
+        result = trial.score.result()
+        notes = [*trial.notes]
+        if trial.late_frames:
+            notes.append(f'{trial.late_frames} frames arrived out of stamp order and were left out')
+        if notes:
+            quality = dataclasses.replace(result.quality, notes=(*result.quality.notes, *notes))
             result = dataclasses.replace(result, quality=quality)
         return result

@@ -1,8 +1,11 @@
 """image_source: publishes sensor_msgs/Image and CameraInfo from a camera, a video file or a folder of frames.
 
 This is how the rig and the demo feed the graph when no camera driver
-package is installed. Images are stamped with the node clock when published
-and carry the configured frame_id.
+package is installed. Camera frames are stamped with the node clock when
+captured; frames of a file or folder with the time they are due (start time +
+index / rate), as a camera running at that rate would stamp them, so timer
+jitter does not look like dropped frames. Every image carries the configured
+frame_id.
 
 Publishes: image_raw (sensor_msgs/Image, bgr8, sensor-data QoS),
            camera_info (sensor_msgs/CameraInfo, uncalibrated: size and frame only).
@@ -15,6 +18,7 @@ from collections.abc import Iterator
 
 import cv2
 import numpy as np
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
@@ -98,6 +102,8 @@ class ImageSourceNode(SettingsNode):
             self._images = (image for _, image in frames.images())
             rate = frames.frame_rate
         rate = settings.frame_rate or rate
+        self._period_ns = round(1e9 / rate)
+        self._started_ns: int | None = None
         self.published = 0
         self._waiting_since = self.get_clock().now()
         self.get_logger().info(f'publishing {settings.source} at {rate:g} Hz as frame {settings.frame_id!r}')
@@ -128,7 +134,12 @@ class ImageSourceNode(SettingsNode):
             self.destroy_timer(self._timer)
             self._timer = None
             return
-        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=settings.frame_id)
+        now = self.get_clock().now()
+        if self._started_ns is None:
+            self._started_ns = now.nanoseconds
+        stamp = now if self._camera is not None else Time(
+            nanoseconds=self._started_ns + self.published * self._period_ns, clock_type=now.clock_type)
+        header = Header(stamp=stamp.to_msg(), frame_id=settings.frame_id)
         self._image_publisher.publish(bgr_to_image(image, header))
         self._info_publisher.publish(CameraInfo(header=header, height=image.shape[0], width=image.shape[1]))
         self.published += 1

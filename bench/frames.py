@@ -1,0 +1,32 @@
+"""640x480 benchmark frames from the bundled sample clip (letterboxed, so the face keeps its size)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facesym_ros.core.video import FrameSource
+from facesym_ros.samples import SAMPLE_VIDEO
+
+WIDTH, HEIGHT = 640, 480
+
+
+def letterboxed_frames(repeats: int = 1) -> list[np.ndarray]:
+    """The sample's frames padded to 640x480, the clip played forwards then backwards `repeats` times."""
+    clip = [image for _, image in FrameSource.open(SAMPLE_VIDEO).images()]
+    pad = (HEIGHT - clip[0].shape[0]) // 2
+    boxed = [cv2.copyMakeBorder(image, pad, HEIGHT - image.shape[0] - pad, 0, 0, cv2.BORDER_CONSTANT)
+             for image in clip]
+    sequence: list[np.ndarray] = []
+    for index in range(repeats):
+        sequence += boxed if index % 2 == 0 else boxed[::-1]  # no jump where the clip starts again
+    return sequence
+
+
+def write_folder(folder: Path, frames: list[np.ndarray]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(frames):
+        cv2.imwrite(str(folder / f'{index:05d}.png'), image)
+    return folder
