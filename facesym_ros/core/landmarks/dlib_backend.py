@@ -17,7 +17,6 @@ import numpy as np
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Box, Landmarks
 
-
 MODEL_FILE = 'shape_predictor_68_face_landmarks.dat'
 
 
