@@ -27,6 +27,7 @@ setup(
         'tqdm',
         'rosbags>=0.11',
         'rosbags-image>=0.10',
+        'mcap>=1.1',
     ],
     extras_require={'san': ['torch>=2.0']},
     entry_points={

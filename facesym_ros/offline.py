@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,7 @@ import numpy as np
 from facesym_ros.core.annotate import annotate, heatmap_overlay
 from facesym_ros.core.landmarks.factory import make_landmark_backend
 from facesym_ros.core.pipeline import FacePipeline, FrameResult
-from facesym_ros.core.scoring import ScoreResult, score_frames
+from facesym_ros.core.scoring import RegionScore, ScoreResult, score_frames
 from facesym_ros.core.synth import freeze_half
 from facesym_ros.core.video import FrameSource
 from facesym_ros.params import load_params_file, pipeline_config
@@ -50,6 +51,17 @@ def _polygons(result: FrameResult) -> list[tuple[str, str, np.ndarray]]:
     return [(side.region, side.side, side.polygon) for side in result.motion.regions]
 
 
+def annotated_frame(result: FrameResult, heatmap_max: float, *, scores: Sequence[RegionScore] = (),
+                    title: str = '', notes: Sequence[str] = ()) -> np.ndarray:
+    """The frame with its flow heat map (paper Fig. 4), face box, landmarks, regions and a score panel."""
+    motion = result.motion
+    image = result.frame.bgr
+    if motion.flow_valid and motion.magnitude is not None and motion.crop_box is not None:
+        image = heatmap_overlay(image, motion.crop_box, motion.magnitude, heatmap_max)
+    return annotate(image, result.track.box, result.landmarks, _polygons(result), scores=scores, title=title,
+                    notes=notes)
+
+
 def write_annotations(directory: Path, results: list[FrameResult], score: ScoreResult, heatmap_max: float) -> None:
     """Per-frame annotated images and heatmap_total.png, the summed flow over the sequence (paper Fig. 4)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -57,15 +69,12 @@ def write_annotations(directory: Path, results: list[FrameResult], score: ScoreR
     total_crop = None
     for index, result in enumerate(results):
         motion = result.motion
-        image = result.frame.bgr
         if motion.flow_valid and motion.magnitude is not None and motion.crop_box is not None:
-            image = heatmap_overlay(image, motion.crop_box, motion.magnitude, heatmap_max)
             if total is None or total_crop != motion.crop_box:
                 total, total_crop = np.zeros_like(motion.magnitude, dtype=np.float64), motion.crop_box
             total += motion.magnitude
-        picture = annotate(image, result.track.box, result.landmarks, _polygons(result),
-                           title=f'frame {index}')
-        cv2.imwrite(str(directory / f'frame_{index:05d}.png'), picture)
+        cv2.imwrite(str(directory / f'frame_{index:05d}.png'),
+                    annotated_frame(result, heatmap_max, title=f'frame {index}'))
     reference = next((r for r in results if r.motion.regions), results[0] if results else None)
     if reference is None:
         return

@@ -43,20 +43,25 @@ def parameter_names(node: str) -> list[str]:
     return [field.name for cls in NODE_SETTINGS[node] for field in dataclasses.fields(cls)]
 
 
-def package_config_file(name: str) -> Path:
-    """A file of config/: in this checkout, or in the installed package's share directory."""
-    source_tree = Path(__file__).resolve().parents[1] / 'config' / name
+def package_share_file(folder: str, name: str) -> Path:
+    """A file of the package's config/ or msg/: in this checkout, or in the installed share directory."""
+    source_tree = Path(__file__).resolve().parents[1] / folder / name
     if source_tree.is_file():
         return source_tree
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        installed = Path(get_package_share_directory('facesym_ros')) / 'config' / name
-    except (ImportError, LookupError) as error:
-        raise FileNotFoundError(f'facesym_ros: cannot find config/{name}') from error
+        installed = Path(get_package_share_directory('facesym_ros')) / folder / name
+    except (ImportError, LookupError, OSError) as error:
+        raise FileNotFoundError(f'facesym_ros: cannot find {folder}/{name}') from error
     if not installed.is_file():
         raise FileNotFoundError(f'facesym_ros: {installed} is missing')
     return installed
+
+
+def package_config_file(name: str) -> Path:
+    """A file of config/ (see package_share_file)."""
+    return package_share_file('config', name)
 
 
 def default_params_file() -> Path:

@@ -1,0 +1,165 @@
+"""`facesym play`: publish a bag's messages onto their topics again, to run the live graph on a recorded session.
+
+Messages go out as they were stored (serialised bytes, no re-encoding), in
+log-time order, at the recorded rate or a multiple of it, with the QoS their
+publishers offered when recorded. `--step` plays lock-step with the graph:
+after each image, it waits until the graph has published its result for it
+(one message on the step topic, region_motion by default), so no frame is
+dropped however slow the machine; a frame the graph never answers is
+reported and playing goes on after --step-timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from facesym_ros.bag.record import message_class
+from facesym_ros.bag.storage import IMAGE_TYPES, BagContents, BagError, Topic, open_bag
+
+PLAY_DEPTH = 100
+
+
+def publisher_qos(topic: Topic) -> QoSProfile:
+    """The recorded publishers' reliability and durability (reliable and volatile when none were stored)."""
+    offered = topic.offered_qos_profiles
+    best_effort = any(int(q.reliability) == ReliabilityPolicy.BEST_EFFORT.value for q in offered)
+    latched = bool(offered) and all(int(q.durability) == DurabilityPolicy.TRANSIENT_LOCAL.value for q in offered)
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=PLAY_DEPTH,
+                      reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
+
+
+def parse_remaps(remaps: Sequence[str]) -> dict[str, str]:
+    """FROM:=TO pairs, names compared without their leading slash."""
+    mapping = {}
+    for remap in remaps:
+        source, separator, target = remap.partition(':=')
+        if not separator or not source.strip('/') or not target.strip('/'):
+            raise ValueError(f'--remap takes FROM:=TO, got {remap!r}')
+        mapping[source.strip('/')] = target.strip('/')
+    return mapping
+
+
+class BagPlayerNode(Node):
+    """Publishes the chosen topics of a bag; counts what the step topic answers."""
+
+    def __init__(self, bag: BagContents, topics: Sequence[str], remaps: dict[str, str], step_topic: str | None,
+                 **kwargs) -> None:
+        super().__init__('facesym_player', **kwargs)
+        self.bag = bag
+        self.publishers_by_topic = {}
+        for name in topics:
+            topic = bag.topics[name]
+            target = remaps.get(name.strip('/'), name.lstrip('/'))
+            self.publishers_by_topic[name] = self.create_publisher(message_class(topic.msgtype), target,
+                                                                   publisher_qos(topic))
+        self.answers = 0
+        if step_topic is not None:
+            self.step_topic = step_topic
+            step_types = dict(self.get_topic_names_and_types()).get(self.resolve_topic_name(step_topic))
+            if not step_types:
+                raise BagError(f'--step: nothing is published on {step_topic}; is the graph running?')
+            self.create_subscription(message_class(step_types[0]), step_topic, self._on_answer,
+                                     QoSProfile(depth=PLAY_DEPTH, reliability=ReliabilityPolicy.BEST_EFFORT),
+                                     raw=True)
+
+    def _on_answer(self, _data: bytes) -> None:
+        self.answers += 1
+
+    def unsubscribed(self) -> list[str]:
+        return [pub.topic_name for pub in self.publishers_by_topic.values() if pub.get_subscription_count() == 0]
+
+
+def play(bag: BagContents, topics: Sequence[str], *, rate: float = 1.0, step_topic: str | None = None,
+         step_timeout: float = 10.0, remaps: dict[str, str] | None = None, wait_for_subscribers: float = 10.0,
+         context=None) -> dict[str, int]:
+    """Publish the topics' messages in log-time order; return how many went out per topic (and unanswered steps)."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    node = BagPlayerNode(bag, topics, remaps or {}, step_topic, context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+
+    def spin_until(done, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() >= deadline:
+                return False
+            executor.spin_once(timeout_sec=0.005)
+        return True
+
+    try:
+        if not spin_until(lambda: not node.unsubscribed(), wait_for_subscribers):
+            print(f'facesym play: no subscriber on {", ".join(node.unsubscribed())}; playing anyway',
+                  file=sys.stderr)
+        spin_until(lambda: False, 0.3)  # let the publishers match the subscriptions discovery reported
+        images = {name for name in topics if bag.topics[name].msgtype in IMAGE_TYPES}
+        counts = dict.fromkeys(topics, 0)
+        counts['unanswered steps'] = 0
+        first_log = wall_start = None
+        for message in bag.messages(topics):
+            if first_log is None:
+                first_log, wall_start = message.log_time_ns, time.monotonic()
+            if step_topic is None and rate > 0:
+                due = wall_start + (message.log_time_ns - first_log) / 1e9 / rate
+                spin_until(lambda due=due: time.monotonic() >= due, max(0.0, due - time.monotonic()) + 1.0)
+            answers = node.answers
+            node.publishers_by_topic[message.topic].publish(bytes(message.data))
+            counts[message.topic] += 1
+            stepped = step_topic is not None and message.topic in images
+            if stepped and not spin_until(lambda answers=answers: node.answers > answers, step_timeout):
+                counts['unanswered steps'] += 1
+                print(f'facesym play: no {step_topic} for the image at {message.log_time_ns / 1e9:.3f} s '
+                      f'within {step_timeout:g} s', file=sys.stderr)
+        spin_until(lambda: False, 0.2)
+        return counts
+    finally:
+        executor.remove_node(node)
+        node.destroy_node()
+
+
+def play_command(args: argparse.Namespace) -> int:
+    import rclpy
+
+    if args.rate <= 0:
+        raise ValueError('--rate must be positive (1 is the recorded rate, 2 twice as fast)')
+    with open_bag(Path(args.bag)) as bag:
+        for problem in bag.problems:
+            print(f'facesym play: warning: {problem}', file=sys.stderr)
+        topics = args.topics or list(bag.topics)
+        unknown = [name for name in topics if name not in bag.topics and '/' + name not in bag.topics]
+        if unknown:
+            raise BagError(f'{args.bag}: no topic {", ".join(unknown)}; it has {", ".join(bag.topics)}')
+        topics = [name if name in bag.topics else '/' + name for name in topics]
+        rclpy.init()
+        try:
+            counts = play(bag, topics, rate=args.rate, step_topic=args.step_topic if args.step else None,
+                          step_timeout=args.step_timeout, remaps=parse_remaps(args.remap or ()),
+                          wait_for_subscribers=args.wait)
+        finally:
+            rclpy.try_shutdown()
+    for problem in bag.problems:
+        print(f'facesym play: warning: {problem}', file=sys.stderr)
+    print('facesym play: published ' + ', '.join(f'{name} {count}' for name, count in counts.items()),
+          file=sys.stderr)
+    return 0
+
+
+def add_play_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('bag', help='bag folder (or a lone .mcap/.db3 file)')
+    parser.add_argument('--topics', nargs='+', help='topics to publish (default: all of the bag\'s)')
+    parser.add_argument('--rate', type=float, default=1.0, help='speed: 1 the recorded rate, 2 twice as fast')
+    parser.add_argument('--step', action='store_true',
+                        help='lock-step with the graph: after each image, wait for its result on --step-topic')
+    parser.add_argument('--step-topic', default='region_motion', help='the graph\'s per-image output (--step)')
+    parser.add_argument('--step-timeout', type=float, default=10.0, help='longest wait per image with --step [s]')
+    parser.add_argument('--remap', action='append', metavar='FROM:=TO',
+                        help='publish topic FROM as TO, e.g. trial_events:=trial_control to replay recorded trials')
+    parser.add_argument('--wait', type=float, default=10.0, help='longest wait for subscribers before playing [s]')

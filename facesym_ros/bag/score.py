@@ -1,0 +1,342 @@
+"""`facesym score-bag`: score a recorded session offline, with the same core as the live graph, without DDS.
+
+Every image of the bag goes through FacePipeline in stamp order, as it went
+through the live nodes, and TrialScorer decides which frames belong to which
+trial. Trials come from time ranges the user gives, or from the trial markers
+(facesym_ros/msg/TrialEvent) the scorer recorded; with neither, the whole bag
+is one trial. Because the same code sees the same frames with the same
+stamps, the scores equal the live ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rosbags.interfaces import Connection
+from rosbags.rosbag2 import Writer, WriterError
+from rosbags.typesys import TypesysError
+
+from facesym_ros.bag.storage import (
+    IMAGE_TYPES,
+    BagContents,
+    BagError,
+    BagMessage,
+    Topic,
+    add_topic,
+    create_writer,
+    typestore,
+)
+from facesym_ros.core.frame import Frame
+from facesym_ros.core.pipeline import FacePipeline, FrameResult, PipelineConfig
+from facesym_ros.core.scoring import ScoreResult
+from facesym_ros.core.trials import NS, ScoreKind, TrialError, TrialScorer
+
+TRIAL_EVENT_TYPE = 'facesym_ros/msg/TrialEvent'
+# Images this package draws itself; never the input when a camera topic is there too.
+DERIVED_IMAGE_TOPICS = ('flow_heatmap', 'annotated')
+START, STOP, RESET = 0, 1, 2  # TrialEvent.START, STOP, RESET
+# What --output-bag adds, under its namespace.
+DERIVED_TOPIC_TYPES = {'faces': 'facesym_ros/msg/FaceDetections', 'landmarks': 'facesym_ros/msg/FaceLandmarks',
+                       'region_motion': 'facesym_ros/msg/RegionMotion', 'annotated': 'sensor_msgs/msg/Image',
+                       'score': 'facesym_ros/msg/SymmetryScore'}
+
+
+@dataclass(frozen=True)
+class TrialRange:
+    """A trial given on the command line: seconds after the first image's stamp."""
+
+    start: float
+    stop: float
+
+    @classmethod
+    def parse(cls, text: str) -> TrialRange:
+        match = re.fullmatch(r'\s*([0-9]*\.?[0-9]+)\s*:\s*([0-9]*\.?[0-9]+)\s*', text)
+        if not match:
+            raise ValueError(f'--trial takes START:STOP in seconds, e.g. 12.0:18.5; got {text!r}')
+        start, stop = float(match.group(1)), float(match.group(2))
+        if stop <= start:
+            raise ValueError(f'--trial {text}: the stop must come after the start')
+        return cls(start, stop)
+
+
+@dataclass(frozen=True)
+class TrialMark:
+    """A trial event in the time base of the image stamps."""
+
+    stamp_ns: int
+    event: int
+    trial_id: str = ''
+
+
+@dataclass
+class BagScore:
+    """What score-bag found: the final score of every trial, and what it could not use."""
+
+    bag: Path
+    image_topic: str
+    trials_from: str
+    scores: list[ScoreResult] = field(default_factory=list)
+    frames_read: int = 0
+    last_log_time_ns: int = 0
+    frames_skipped: Counter = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    def to_json_dict(self) -> dict:
+        return {'bag': str(self.bag), 'image_topic': self.image_topic, 'trials_from': self.trials_from,
+                'frames_read': self.frames_read, 'frames_skipped': dict(self.frames_skipped),
+                'problems': list(self.problems), 'trials': [score.to_json_dict() for score in self.scores]}
+
+
+def pick_image_topic(bag: BagContents, requested: str | None) -> Topic:
+    """The camera image topic: the one asked for, or the only candidate, or the one named image_raw."""
+    images = [topic for topic in bag.topics.values() if topic.msgtype in IMAGE_TYPES]
+    if requested is not None:
+        topic = bag.topics.get(requested) or bag.topics.get('/' + requested.lstrip('/'))
+        if topic is None:
+            raise BagError(f'{bag.path}: no topic {requested}; image topics: '
+                           f'{", ".join(t.name for t in images) or "none"}')
+        if topic.msgtype not in IMAGE_TYPES:
+            raise BagError(f'{bag.path}: {topic.name} holds {topic.msgtype}, not an image ({" or ".join(IMAGE_TYPES)})')
+        return topic
+    if not images:
+        listed = ', '.join(f'{t.name} ({t.msgtype})' for t in bag.topics.values()) or 'none'
+        raise BagError(f'{bag.path}: no image topic ({" or ".join(IMAGE_TYPES)}); its topics: {listed}')
+    cameras = [t for t in images if t.name.rsplit('/', 1)[-1] not in DERIVED_IMAGE_TOPICS] or images
+    if len(cameras) == 1:
+        return cameras[0]
+    raw = [t for t in cameras if t.name.rsplit('/', 1)[-1] == 'image_raw']
+    if len(raw) == 1:
+        return raw[0]
+    raise BagError(f'{bag.path}: several image topics ({", ".join(t.name for t in cameras)}); choose one with --topic')
+
+
+def recorded_marks(bag: BagContents) -> list[TrialMark]:
+    """The trial events the scorer recorded, in stamp order (empty when the bag has none)."""
+    topics = [t.name for t in bag.topics.values() if t.msgtype == TRIAL_EVENT_TYPE]
+    store = typestore()
+    marks = []
+    for message in bag.messages(topics):
+        event = store.deserialize_cdr(bytes(message.data), TRIAL_EVENT_TYPE)
+        stamp = event.header.stamp.sec * NS + event.header.stamp.nanosec
+        marks.append(TrialMark(stamp, int(event.event), event.trial_id))
+    # A transient-local topic can deliver the same event twice (e.g. to a late recorder); keep one.
+    return sorted(set(marks), key=lambda mark: (mark.stamp_ns, mark.event != STOP))
+
+
+def range_marks(ranges: Sequence[TrialRange], first_stamp_ns: int) -> list[TrialMark]:
+    marks = []
+    for index, trial in enumerate(sorted(ranges, key=lambda r: r.start), start=1):
+        trial_id = f'trial-{index:04d}'
+        marks += [TrialMark(first_stamp_ns + round(trial.start * NS), START, trial_id),
+                  TrialMark(first_stamp_ns + round(trial.stop * NS), STOP, trial_id)]
+    for earlier, later in zip(marks[1::2], marks[2::2], strict=False):
+        if later.stamp_ns <= earlier.stamp_ns:
+            raise ValueError('--trial ranges overlap')
+    return marks
+
+
+class TrialDriver:
+    """Applies trial marks to the pipeline and the scorer as the frames' stamps pass them."""
+
+    def __init__(self, pipeline: FacePipeline, scorer: TrialScorer, report: BagScore) -> None:
+        self.pipeline, self.scorer, self.report = pipeline, scorer, report
+        self._marks: list[TrialMark] = []
+
+    def schedule(self, marks: Sequence[TrialMark]) -> None:
+        self._marks = sorted(marks, key=lambda mark: mark.stamp_ns)
+
+    def before_frame(self, stamp_ns: int) -> None:
+        """Apply every mark up to this stamp (a STOP at the frame's stamp keeps that frame in the trial)."""
+        while self._marks and self._marks[0].stamp_ns <= stamp_ns:
+            self._apply(self._marks.pop(0))
+
+    def _apply(self, mark: TrialMark) -> None:
+        try:
+            if mark.event == START:
+                if self.scorer.trial is not None and self.scorer.trial.stop_ns is not None:
+                    self._final(self.scorer.finish())
+                self.scorer.start(mark.trial_id or f'trial-{len(self.report.scores) + 1:04d}', mark.stamp_ns)
+                self.pipeline.start_trial(mark.stamp_ns)
+            elif mark.event == STOP:
+                self.scorer.stop(mark.stamp_ns)
+            elif mark.event == RESET:
+                self.scorer.reset()
+                self.pipeline.motion.reset()
+        except TrialError as error:
+            self.report.problems.append(f'trial marker at {mark.stamp_ns / NS:.3f} s ignored: {error}')
+
+    def add(self, result: FrameResult) -> list[ScoreResult]:
+        finals = [score for kind, score in self.scorer.add(result.motion) if kind == ScoreKind.FINAL]
+        for score in finals:
+            self._final(score)
+        return finals
+
+    def finish(self, *, expect_stop: bool = True) -> list[ScoreResult]:
+        """Close what the bag left open: marks after the last frame, a trial never stopped (noted if a stop
+        was expected, i.e. the trial came from markers)."""
+        for mark in self._marks:
+            if mark.event != START:
+                self._apply(mark)
+        self._marks.clear()
+        trial = self.scorer.trial
+        if trial is None:
+            return []
+        if trial.stop_ns is None and expect_stop:
+            trial.notes.append('the bag ends before the trial was stopped; scored up to its last frame')
+        if trial.stop_ns is None:
+            self.scorer.stop(max(trial.start_ns, trial.score.last_stamp_ns))
+        score = self.scorer.finish()
+        self._final(score)
+        return [score]
+
+    def _final(self, score: ScoreResult) -> None:
+        self.report.scores.append(score)
+
+
+class DerivedTopics:
+    """The output bag's extra topics: faces, landmarks, region motion, annotated images and scores."""
+
+    def __init__(self, writer: Writer, namespace: str, heatmap_max: float) -> None:
+        from rclpy.serialization import serialize_message
+
+        from facesym_ros.ros import conversions
+
+        self._serialize, self._conversions = serialize_message, conversions
+        self._writer = writer
+        self._heatmap_max = heatmap_max
+        prefix = '/' + namespace.strip('/') + '/' if namespace.strip('/') else '/'
+        self.connections: dict[str, Connection] = {
+            name: writer.add_connection(prefix + name, msgtype, typestore=typestore())
+            for name, msgtype in DERIVED_TOPIC_TYPES.items()}
+        self._latest: ScoreResult | None = None
+
+    def frame(self, result: FrameResult, header, log_time_ns: int, detector: str) -> None:
+        convert = self._conversions
+        track = result.track
+        self._write('faces', convert.track_to_msg(track, header, detector), log_time_ns)
+        self._write('landmarks', convert.landmarks_to_msg(result.landmarks, track, header), log_time_ns)
+        self._write('region_motion', convert.motion_to_msg(result.motion, header), log_time_ns)
+        from facesym_ros.offline import annotated_frame
+
+        latest = self._latest
+        picture = annotated_frame(result, self._heatmap_max, scores=latest.regions if latest else (),
+                                  title=f'{latest.trial_id} (final)' if latest else 'no score yet',
+                                  notes=latest.quality.notes if latest else ())
+        self._write('annotated', convert.bgr_to_image(picture, header), log_time_ns)
+
+    def score(self, score: ScoreResult, frame_id: str, log_time_ns: int) -> None:
+        self._latest = score
+        self._write('score', self._conversions.score_to_msg(score, int(ScoreKind.FINAL), frame_id), log_time_ns)
+
+    def _write(self, name: str, msg: object, log_time_ns: int) -> None:
+        self._writer.write(self.connections[name], log_time_ns, self._serialize(msg))
+
+
+def _ros_header(image_msg: object):
+    from builtin_interfaces.msg import Time
+    from std_msgs.msg import Header
+
+    stamp = image_msg.header.stamp
+    return Header(stamp=Time(sec=int(stamp.sec), nanosec=int(stamp.nanosec)), frame_id=image_msg.header.frame_id)
+
+
+def _decoded_frames(bag: BagContents, image_topic: Topic, report: BagScore,
+                    copy: Callable[[BagMessage], None] | None) -> Iterator[tuple[Frame, object, int]]:
+    """(frame, image message, log time) of every usable image in stamp order; other messages go to `copy`."""
+    from facesym_ros.ros.conversions import ImageConversionError, image_to_bgr
+
+    store = typestore()
+    last_stamp = -1
+    topics = None if copy is not None else [image_topic.name]
+    for message in bag.messages(topics):
+        if copy is not None:
+            copy(message)
+        if message.topic != image_topic.name:
+            continue
+        report.frames_read += 1
+        try:
+            image = store.deserialize_cdr(bytes(message.data), image_topic.msgtype)
+            stamp = image.header.stamp.sec * NS + image.header.stamp.nanosec
+            frame = Frame.from_bgr(image_to_bgr(image), stamp)
+        except (ImageConversionError, ValueError, KeyError, IndexError, AssertionError) as error:
+            reason = str(error) or type(error).__name__
+            if not report.frames_skipped[reason]:
+                report.problems.append(f'{image_topic.name}: image at {message.log_time_ns / NS:.3f} s skipped: '
+                                       f'{reason}')
+            report.frames_skipped[reason] += 1
+            continue
+        if stamp <= last_stamp:
+            report.frames_skipped['stamp not after the previous image'] += 1
+            continue
+        last_stamp = stamp
+        yield frame, image, message.log_time_ns
+
+
+def score_bag(bag: BagContents, config: PipelineConfig, *, topic: str | None = None,
+              trials: Sequence[TrialRange] = (), use_markers: bool = True, output_bag: Path | None = None,
+              output_storage: str = 'mcap', output_namespace: str = 'rescored', heatmap_max: float = 5.0,
+              progress: Callable[[int], None] | None = None) -> BagScore:
+    """Score the bag's trials; with output_bag, also write the bag again with the results added."""
+    image_topic = pick_image_topic(bag, topic)
+    marks = recorded_marks(bag) if use_markers and not trials else []
+    trials_from = 'ranges' if trials else 'markers' if marks else 'whole bag'
+    report = BagScore(bag.path, image_topic.name, trials_from)
+    pipeline = FacePipeline(config)
+    scorer = TrialScorer(config.scoring, max_trial_seconds=1e9)
+    driver = TrialDriver(pipeline, scorer, report)
+
+    writer = create_writer(output_bag, output_storage) if output_bag is not None else None
+    derived = copy = None
+    try:
+        if writer is not None:
+            copy = _copier(writer, bag, report)
+            derived = DerivedTopics(writer, output_namespace, heatmap_max)
+        first = True
+        frame_id = ''
+        for frame, image, log_time in _decoded_frames(bag, image_topic, report, copy):
+            if first:
+                first = False
+                driver.schedule(range_marks(trials, frame.stamp_ns) if trials else
+                                marks or [TrialMark(frame.stamp_ns, START, bag.path.stem)])
+            frame_id = image.header.frame_id
+            driver.before_frame(frame.stamp_ns)
+            result = pipeline.process(frame)
+            finals = driver.add(result)
+            if derived is not None:
+                for score in finals:
+                    derived.score(score, frame_id, log_time)
+                derived.frame(result, _ros_header(image), log_time, pipeline.detector.name)
+            if progress is not None:
+                progress(1)
+        for score in driver.finish(expect_stop=trials_from != 'whole bag'):
+            if derived is not None:
+                derived.score(score, frame_id, report.last_log_time_ns + 1)
+        if first:
+            raise BagError(f'{bag.path}: no usable image on {image_topic.name} '
+                           f'({report.frames_read} read; {"; ".join(report.frames_skipped) or "none in the bag"})')
+    finally:
+        if writer is not None:
+            writer.close()
+    return report
+
+
+def _copier(writer: Writer, bag: BagContents, report: BagScore) -> Callable[[BagMessage], None]:
+    """A function that copies each message of the bag, unchanged, into the output bag (every topic, even empty)."""
+    connections: dict[str, Connection] = {}
+    for name, topic in bag.topics.items():
+        try:
+            connections[name] = add_topic(writer, topic)
+        except (WriterError, TypesysError) as error:  # a type neither stored in the bag nor known here
+            report.problems.append(f'{name}: not copied to the output bag ({error})')
+
+    def copy(message: BagMessage) -> None:
+        report.last_log_time_ns = max(report.last_log_time_ns, message.log_time_ns)
+        connection = connections.get(message.topic)
+        if connection is not None:
+            writer.write(connection, message.log_time_ns, message.data)
+
+    return copy
