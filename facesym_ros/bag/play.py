@@ -29,8 +29,8 @@ PLAY_DEPTH = 100
 def publisher_qos(topic: Topic) -> QoSProfile:
     """The recorded publishers' reliability and durability (reliable and volatile when none were stored)."""
     offered = topic.offered_qos_profiles
-    best_effort = any(int(q.reliability) == ReliabilityPolicy.BEST_EFFORT.value for q in offered)
-    latched = bool(offered) and all(int(q.durability) == DurabilityPolicy.TRANSIENT_LOCAL.value for q in offered)
+    best_effort = any(q.reliability.value == ReliabilityPolicy.BEST_EFFORT.value for q in offered)
+    latched = bool(offered) and all(q.durability.value == DurabilityPolicy.TRANSIENT_LOCAL.value for q in offered)
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=PLAY_DEPTH,
                       reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
@@ -61,14 +61,19 @@ class BagPlayerNode(Node):
             self.publishers_by_topic[name] = self.create_publisher(message_class(topic.msgtype), target,
                                                                    publisher_qos(topic))
         self.answers = 0
-        if step_topic is not None:
-            self.step_topic = step_topic
-            step_types = dict(self.get_topic_names_and_types()).get(self.resolve_topic_name(step_topic))
-            if not step_types:
-                raise BagError(f'--step: nothing is published on {step_topic}; is the graph running?')
-            self.create_subscription(message_class(step_types[0]), step_topic, self._on_answer,
-                                     QoSProfile(depth=PLAY_DEPTH, reliability=ReliabilityPolicy.BEST_EFFORT),
-                                     raw=True)
+        self.step_topic = step_topic
+        self._step_subscribed = step_topic is None
+
+    def ready_to_step(self) -> bool:
+        """Subscribed to the step topic (once discovery shows its type), or not stepping."""
+        if not self._step_subscribed:
+            types = dict(self.get_topic_names_and_types()).get(self.resolve_topic_name(self.step_topic))
+            if types:
+                self.create_subscription(message_class(types[0]), self.step_topic, self._on_answer,
+                                         QoSProfile(depth=PLAY_DEPTH, reliability=ReliabilityPolicy.BEST_EFFORT),
+                                         raw=True)
+                self._step_subscribed = True
+        return self._step_subscribed
 
     def _on_answer(self, _data: bytes) -> None:
         self.answers += 1
@@ -96,6 +101,9 @@ def play(bag: BagContents, topics: Sequence[str], *, rate: float = 1.0, step_top
         return True
 
     try:
+        if not spin_until(node.ready_to_step, wait_for_subscribers):
+            raise BagError(f'--step: nothing is published on {step_topic} after {wait_for_subscribers:g} s; '
+                           'is the graph running?')
         if not spin_until(lambda: not node.unsubscribed(), wait_for_subscribers):
             print(f'facesym play: no subscriber on {", ".join(node.unsubscribed())}; playing anyway',
                   file=sys.stderr)
@@ -138,7 +146,7 @@ def play_command(args: argparse.Namespace) -> int:
         if unknown:
             raise BagError(f'{args.bag}: no topic {", ".join(unknown)}; it has {", ".join(bag.topics)}')
         topics = [name if name in bag.topics else '/' + name for name in topics]
-        rclpy.init()
+        rclpy.init(args=[])  # the command line is ours, not ROS arguments
         try:
             counts = play(bag, topics, rate=args.rate, step_topic=args.step_topic if args.step else None,
                           step_timeout=args.step_timeout, remaps=parse_remaps(args.remap or ()),

@@ -124,7 +124,7 @@ def record(output: Path, topics: Sequence[str] | None, storage: str, duration: f
     stop = []
     writer = create_writer(output, storage)
     previous = {sig: signal.signal(sig, lambda *_: stop.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
         node = BagRecorderNode(writer, topics)

@@ -321,6 +321,7 @@ def score_bag(bag: BagContents, config: PipelineConfig, *, topic: str | None = N
     finally:
         if writer is not None:
             writer.close()
+        report.problems[:0] = bag.problems  # what could not be read of the bag comes first
     return report
 
 

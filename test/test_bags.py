@@ -1,0 +1,403 @@
+"""rosbag2 bags: metadata and definitions as `ros2 bag info` reads them, score-bag, and every kind of bad bag."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from builtin_interfaces.msg import Time
+from rclpy.serialization import serialize_message
+from rosbags.highlevel import AnyReader
+from rosbags.typesys import Stores, get_typestore
+from std_msgs.msg import Header
+
+from facesym_ros.bag.storage import Topic as BagTopic
+from facesym_ros.bag.storage import add_topic, create_writer, open_bag, typestore, write_image_bag
+from facesym_ros.core.pipeline import score_sequence
+from facesym_ros.core.video import FrameSource
+from facesym_ros.msg import RegionScore, SymmetryScore, TrialEvent
+from facesym_ros.params import load_params_file, pipeline_config
+from facesym_ros.samples import SAMPLE_VIDEO
+
+FRAME_RATE = 30.0
+
+
+@pytest.fixture(scope='module')
+def clip() -> list[np.ndarray]:
+    return [image for _, image in FrameSource.open(SAMPLE_VIDEO).images()]
+
+
+@pytest.fixture(scope='module')
+def offline_score():
+    return score_sequence(FrameSource.open(SAMPLE_VIDEO).frames(), pipeline_config(load_params_file()))
+
+
+def facesym(*args: str, timeout: float = 300.0) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-m', 'facesym_ros.cli', *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def score_json(bag: Path, tmp_path: Path, *extra: str) -> dict:
+    out = tmp_path / f'{bag.name}-score.json'
+    result = facesym('score-bag', bag, '--json', out, '--quiet', *extra)
+    assert result.returncode == 0, result.stderr
+    return json.loads(out.read_text())
+
+
+def _score_msg() -> SymmetryScore:
+    return SymmetryScore(
+        header=Header(stamp=Time(sec=1_700_000_002, nanosec=5), frame_id='camera'), trial_id='trial-0007',
+        kind=SymmetryScore.KIND_FINAL, frame_count=72, flow_pair_count=71,
+        regions=[RegionScore(region='cheek', vs_left=0.0114, vs_right=0.0048, symmetry=0.975)],
+        symmetry_lambda=3.8, threshold_factor=6.0, quality_flags=SymmetryScore.FLAG_HEAD_MOTION,
+        quality_notes=['head moved'], method='{"software": "facesym_ros"}')
+
+
+@pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
+def test_bags_carry_the_metadata_ros2_bag_info_reads_and_the_definitions(tmp_path, clip, storage):
+    bag = tmp_path / storage
+    write_image_bag(bag, clip[:10], FRAME_RATE, storage=storage)
+    # add the package's own message to a second bag, as the recorder and score-bag write it
+    with_score = tmp_path / f'{storage}-score'
+    writer = create_writer(with_score, storage)
+    connection = add_topic(writer, BagTopic('/score', 'facesym_ros/msg/SymmetryScore', '', ''))
+    writer.write(connection, 1_700_000_003 * 10**9, serialize_message(_score_msg()))
+    writer.close()
+
+    info = yaml.safe_load((bag / 'metadata.yaml').read_text())['rosbag2_bagfile_information']
+    assert info['version'] == 9
+    assert info['storage_identifier'] == storage
+    assert info['message_count'] == 10
+    assert info['starting_time']['nanoseconds_since_epoch'] == 1_700_000_000 * 10**9
+    assert info['duration']['nanoseconds'] == pytest.approx(9 / FRAME_RATE * 1e9, abs=2)
+    files = info['relative_file_paths']
+    assert len(files) == 1 and (bag / files[0]).is_file()
+    assert files[0].endswith('.mcap' if storage == 'mcap' else '.db3')
+    [entry] = info['topics_with_message_count']
+    assert entry['message_count'] == 10
+    topic = entry['topic_metadata']
+    assert topic['name'] == '/image_raw' and topic['type'] == 'sensor_msgs/msg/Image'
+    assert topic['serialization_format'] == 'cdr'
+    assert topic['type_description_hash'].startswith('RIHS01_')
+    assert info['files'][0]['message_count'] == 10
+
+    # read back: the same pixels and stamps
+    with open_bag(bag) as contents:
+        assert not contents.salvaged and not contents.problems
+        messages = list(contents.messages())
+    assert len(messages) == 10
+    image = typestore().deserialize_cdr(bytes(messages[3].data), 'sensor_msgs/msg/Image')
+    assert image.encoding == 'bgr8' and (image.height, image.width) == clip[3].shape[:2]
+    assert np.array_equal(image.data.reshape(clip[3].shape), clip[3])
+    assert image.header.stamp.nanosec == round(3 / FRAME_RATE * 1e9)
+
+    # a reader that has never heard of facesym_ros decodes the score from the definition stored in the bag
+    with AnyReader([with_score], default_typestore=get_typestore(Stores.EMPTY)) as reader:
+        [(connection, _, raw)] = list(reader.messages())
+        score = reader.deserialize(raw, connection.msgtype)
+    assert connection.msgtype == 'facesym_ros/msg/SymmetryScore'
+    assert score.trial_id == 'trial-0007' and score.frame_count == 72
+    assert score.regions[0].region == 'cheek' and score.regions[0].symmetry == pytest.approx(0.975)
+    assert score.quality_flags == SymmetryScore.FLAG_HEAD_MOTION and score.quality_notes == ['head moved']
+
+
+def test_score_bag_equals_facesym_score_and_writes_json_csv_and_an_output_bag(tmp_path, clip, offline_score):
+    bag = tmp_path / 'session'
+    write_image_bag(bag, clip, FRAME_RATE)
+    out_bag = tmp_path / 'reviewed'
+    csv_path = tmp_path / 'scores.csv'
+    report = score_json(bag, tmp_path, '--csv', csv_path, '--output-bag', out_bag)
+
+    [trial] = report['trials']
+    assert report['trials_from'] == 'whole bag' and report['frames_read'] == 72 and report['problems'] == []
+    assert trial['frames'] == offline_score.frame_count == 72
+    for region in offline_score.regions:
+        got = trial['regions'][region.region]
+        assert got['vs_left'] == region.vs_left and got['vs_right'] == region.vs_right  # bit for bit
+        assert got['symmetry'] == region.symmetry
+    assert trial['quality']['flags'] == []
+
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [row['region'] for row in rows] == ['forehead', 'eye', 'cheek']
+    assert float(rows[2]['symmetry']) == offline_score.region('cheek').symmetry
+
+    with open_bag(out_bag) as reviewed:
+        counts = {name: topic.message_count for name, topic in reviewed.topics.items()}
+        scores = [typestore().deserialize_cdr(bytes(m.data), 'facesym_ros/msg/SymmetryScore')
+                  for m in reviewed.messages(['/rescored/score'])]
+    assert counts['/image_raw'] == 72  # the original topic, unchanged
+    for derived in ('faces', 'landmarks', 'region_motion', 'annotated'):
+        assert counts[f'/rescored/{derived}'] == 72
+    assert len(scores) == 1 and scores[0].regions[2].symmetry == offline_score.region('cheek').symmetry
+
+
+def test_score_bag_trials_from_time_ranges_and_compressed_images(tmp_path, clip):
+    bag = tmp_path / 'compressed'
+    write_image_bag(bag, clip, FRAME_RATE, compressed=True, storage='sqlite3')
+    report = score_json(bag, tmp_path, '--trial', '0.5:1.5', '--trial', '1.6:2.3')
+    first, second = report['trials']
+    assert report['trials_from'] == 'ranges'
+    assert first['trial_id'] == 'trial-0001' and second['trial_id'] == 'trial-0002'
+    assert first['frames'] == 31  # frames 15..45 at 30 fps, both ends included
+    assert second['frames'] == 22  # frames 48..69
+    assert first['first_stamp_ns'] == 1_700_000_000 * 10**9 + 500_000_000
+    for trial in (first, second):
+        assert all(0.0 <= r['symmetry'] <= 1.0 for r in trial['regions'].values())
+
+
+def _bag_with_markers(tmp_path: Path, clip: list[np.ndarray], events: list[tuple[float, int, str]]) -> Path:
+    """The clip as a bag, with TrialEvent markers (seconds after the first image) as the scorer records them."""
+    images = tmp_path / 'images'
+    write_image_bag(images, clip, FRAME_RATE)
+    start = 1_700_000_000 * 10**9
+    markers = []
+    for seconds, event, trial_id in events:
+        stamp = start + round(seconds * 1e9)
+        msg = TrialEvent(header=Header(stamp=Time(sec=stamp // 10**9, nanosec=stamp % 10**9)), event=event,
+                         trial_id=trial_id)
+        markers.append((stamp, serialize_message(msg)))
+    merged = tmp_path / 'marked'
+    writer = create_writer(merged, 'mcap')
+    with open_bag(images) as contents:
+        image_connection = add_topic(writer, contents.topics['/image_raw'])
+        marker_connection = add_topic(writer, BagTopic('/trial_events', 'facesym_ros/msg/TrialEvent', '', ''))
+        for message in contents.messages():
+            while markers and markers[0][0] <= message.log_time_ns:
+                writer.write(marker_connection, *markers.pop(0))
+            writer.write(image_connection, message.log_time_ns, message.data)
+    for marker in markers:
+        writer.write(marker_connection, *marker)
+    writer.close()
+    return merged
+
+
+def test_score_bag_finds_recorded_trial_markers(tmp_path, clip):
+    bag = _bag_with_markers(tmp_path, clip, [
+        (0.2, TrialEvent.START, 'smile'), (1.2, TrialEvent.STOP, 'smile'),
+        (1.5, TrialEvent.START, 'discarded'), (1.7, TrialEvent.RESET, ''),
+        (1.8, TrialEvent.START, 'rest'),  # never stopped: the bag ends first
+    ])
+    report = score_json(bag, tmp_path)
+    assert report['trials_from'] == 'markers'
+    assert [t['trial_id'] for t in report['trials']] == ['smile', 'rest']
+    smile, rest = report['trials']
+    assert smile['frames'] == 31  # frames 6..36
+    assert rest['frames'] == 72 - 54
+    assert any('before the trial was stopped' in note for note in rest['quality']['notes'])
+    assert not any('stopped' in note for note in smile['quality']['notes'])
+    # --no-markers: the whole bag
+    whole = score_json(bag, tmp_path, '--no-markers')
+    assert [t['frames'] for t in whole['trials']] == [72]
+
+
+# -- bad bags -------------------------------------------------------------------------------------------------------
+
+def test_a_path_that_is_not_a_bag_gets_a_clear_error(tmp_path):
+    (tmp_path / 'empty').mkdir()
+    (tmp_path / 'notes.txt').write_text('not a bag')
+    fake = tmp_path / 'fake.mcap'
+    fake.write_bytes(b'this is no mcap file at all' * 10)
+    for path, reason in [(tmp_path / 'missing', 'no such file or folder'),
+                         (tmp_path / 'empty', 'not a rosbag2 bag'),
+                         (tmp_path / 'notes.txt', 'not a rosbag2 bag'),
+                         (fake, 'not a readable mcap file')]:
+        result = facesym('score-bag', path, '--quiet')
+        assert result.returncode == 2, (path, result.stderr)
+        assert reason in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_a_bag_without_an_image_topic_gets_a_clear_error(tmp_path):
+    bag = tmp_path / 'scores-only'
+    writer = create_writer(bag, 'mcap')
+    connection = add_topic(writer, BagTopic('/score', 'facesym_ros/msg/SymmetryScore', '', ''))
+    writer.write(connection, 1, serialize_message(_score_msg()))
+    writer.close()
+    result = facesym('score-bag', bag, '--quiet')
+    assert result.returncode == 2
+    assert 'no image topic' in result.stderr and '/score (facesym_ros/msg/SymmetryScore)' in result.stderr
+    result = facesym('score-bag', bag, '--topic', 'score', '--quiet')
+    assert result.returncode == 2 and 'not an image' in result.stderr
+
+
+def test_an_unknown_encoding_is_named_and_readable_frames_are_still_scored(tmp_path, clip):
+    store = typestore()
+    image_type = store.types['sensor_msgs/msg/Image']
+    header_type, time_type = store.types['std_msgs/msg/Header'], store.types['builtin_interfaces/msg/Time']
+
+    def bag_of(path: Path, encodings: list[str]) -> Path:
+        writer = create_writer(path, 'mcap')
+        connection = add_topic(writer, BagTopic('/image_raw', 'sensor_msgs/msg/Image', '', ''))
+        for index, encoding in enumerate(encodings):
+            height, width = clip[index].shape[:2]
+            stamp = 10**9 + index * 33_333_333
+            msg = image_type(header=header_type(stamp=time_type(sec=1, nanosec=stamp - 10**9), frame_id='camera'),
+                             height=height, width=width, encoding=encoding, is_bigendian=0, step=width * 3,
+                             data=clip[index].reshape(-1))
+            writer.write(connection, stamp, store.serialize_cdr(msg, 'sensor_msgs/msg/Image'))
+        writer.close()
+        return path
+
+    result = facesym('score-bag', bag_of(tmp_path / 'all-bad', ['hsv_magic'] * 5), '--quiet')
+    assert result.returncode == 2
+    assert "unsupported image encoding 'hsv_magic'" in result.stderr and 'no usable image' in result.stderr
+
+    mixed = bag_of(tmp_path / 'mixed', ['bgr8'] * 20 + ['hsv_magic'] * 2 + ['bgr8'] * 10)
+    report = score_json(mixed, tmp_path)
+    assert report['frames_read'] == 32
+    assert report['frames_skipped'] == {"unsupported image encoding 'hsv_magic'": 2}
+    assert any('hsv_magic' in problem for problem in report['problems'])
+    [trial] = report['trials']
+    assert trial['frames'] == 30
+    assert 'dropped_frames' in trial['quality']['flags']  # the skipped frames leave a gap the score shows
+
+
+def test_a_truncated_mcap_bag_is_scored_as_far_as_it_is_readable(tmp_path, clip):
+    bag = tmp_path / 'cut'
+    write_image_bag(bag, clip, FRAME_RATE)
+    [mcap] = bag.glob('*.mcap')
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[:len(data) * 6 // 10])  # copied or written half-way
+
+    report = score_json(bag, tmp_path)
+    assert 20 < report['frames_read'] < 60
+    assert any('damaged' in problem for problem in report['problems'])
+    assert any('unreadable from byte' in problem for problem in report['problems'])
+    [trial] = report['trials']
+    assert trial['frames'] == report['frames_read']
+    assert all(r['symmetry'] is not None for r in trial['regions'].values())
+
+    (bag / 'metadata.yaml').unlink()  # as a killed recorder leaves it
+    report = score_json(bag, tmp_path)
+    assert any('metadata.yaml is missing' in problem for problem in report['problems'])
+    assert 20 < report['frames_read'] < 60
+
+
+# -- recording, signals ---------------------------------------------------------------------------------------------
+
+def _start_recorder(bag: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, '-u', '-m', 'facesym_ros.cli', 'record', str(bag), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_line(process: subprocess.Popen, text: str, timeout: float = 60.0) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    os.set_blocking(process.stdout.fileno(), False)
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line:
+            lines.append(line)
+            if text in line:
+                return lines
+        else:
+            time.sleep(0.05)
+    raise AssertionError(f'recorder never printed {text!r}: {"".join(lines)}')
+
+
+@pytest.mark.parametrize(('storage', 'stop'), [('mcap', signal.SIGINT), ('sqlite3', signal.SIGTERM),
+                                               ('sqlite3', signal.SIGKILL)])
+def test_record_keeps_what_was_received_before_the_signal(rclpy_context, tmp_path, storage, stop):
+    from rclpy.duration import Duration
+    from rclpy.node import Node
+
+    from facesym_ros.ros.node_base import latched_qos
+
+    bag = tmp_path / 'recorded'
+    node = Node('test_publisher', context=rclpy_context)
+    publisher = node.create_publisher(SymmetryScore, 'score', latched_qos(100))
+    recorder = _start_recorder(bag, 'score', '--storage', storage)
+    try:
+        _wait_for_line(recorder, 'recording /score')
+        sent = 25
+        for index in range(sent):
+            msg = _score_msg()
+            msg.frame_count = index
+            publisher.publish(msg)
+        assert publisher.wait_for_all_acked(Duration(seconds=10))
+        time.sleep(1.5)  # past one flush period, so even a killed recorder has it on disk
+        recorder.send_signal(stop)
+        recorder.wait(timeout=30)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+        node.destroy_node()
+    with open_bag(bag) as contents:
+        frames = [typestore().deserialize_cdr(bytes(m.data), 'facesym_ros/msg/SymmetryScore').frame_count
+                  for m in contents.messages()]
+        salvaged, problems = contents.salvaged, contents.problems
+    assert frames == list(range(sent))
+    if stop == signal.SIGKILL:
+        assert salvaged and any('metadata.yaml is missing' in p for p in problems)
+    else:
+        assert recorder.returncode == 0 and not salvaged
+        info = yaml.safe_load((bag / 'metadata.yaml').read_text())['rosbag2_bagfile_information']
+        assert info['message_count'] == sent
+        qos = info['topics_with_message_count'][0]['topic_metadata']['offered_qos_profiles']
+        assert qos[0]['durability'] == 'transient_local' and qos[0]['reliability'] == 'reliable'
+
+
+def test_recorded_replayed_and_offline_scores_agree(live_graph, tmp_path):
+    from facesym_ros.live import run_source_trial
+    from facesym_ros.ros.conversions import msg_to_score
+
+    bag = tmp_path / 'session'
+    recorder = _start_recorder(bag)
+    try:
+        _wait_for_line(recorder, 'waiting for publishers')
+        graph, client = live_graph(overrides={'image_source': {
+            'source': 'sample', 'wait_for_subscribers': '4', 'frame_rate': '15.0'}})  # 3 nodes + the recorder
+        live = msg_to_score(run_source_trial(graph, client, expected_frames=72))
+        time.sleep(1.0)
+        graph.stop()
+        recorder.send_signal(signal.SIGINT)
+        assert recorder.wait(timeout=30) == 0
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+    assert live.frame_count == 72
+
+    # replay the camera and the recorded trial markers through a fresh graph, lock-step
+    graph, client = live_graph(names=['face_detector', 'landmark_detector', 'optical_flow', 'symmetry_scorer'])
+    graph.start()
+    client.wait_for_graph(timeout=120)
+    played = facesym('play', bag, '--topics', 'image_raw', 'trial_events', '--remap', 'trial_events:=trial_control',
+                     '--step')
+    assert played.returncode == 0, played.stderr
+    assert 'unanswered steps 0' in played.stderr
+    replayed = msg_to_score(client.wait_for_final(live.trial_id, timeout=60))
+
+    offline = score_json(bag, tmp_path)
+    assert offline['trials_from'] == 'markers'
+    [bag_score] = offline['trials']
+    assert bag_score['trial_id'] == replayed.trial_id == live.trial_id
+    assert bag_score['frames'] == replayed.frame_count == live.frame_count
+    for ours in live.regions:
+        again = replayed.region(ours.region)
+        scored = bag_score['regions'][ours.region]
+        for key in ('vs_left', 'vs_right', 'symmetry'):
+            assert getattr(again, key) == pytest.approx(getattr(ours, key), abs=1e-6)
+            assert scored[key] == pytest.approx(getattr(ours, key), abs=1e-6)
+    assert replayed.quality.flags == live.quality.flags == 0
+    assert bag_score['quality']['flags'] == []
+    assert not math.isnan(live.region('cheek').symmetry)
+
+
+def test_play_rejects_unknown_topics_and_bad_rates(tmp_path, clip):
+    bag = tmp_path / 'small'
+    write_image_bag(bag, clip[:3], FRAME_RATE)
+    result = facesym('play', bag, '--topics', 'camera_info')
+    assert result.returncode == 2 and 'no topic camera_info' in result.stderr
+    result = facesym('play', bag, '--rate', '0')
+    assert result.returncode == 2 and '--rate must be positive' in result.stderr
+    shutil.rmtree(bag)
