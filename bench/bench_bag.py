@@ -1,0 +1,63 @@
+"""`facesym score-bag` throughput on a 640x480, 30 fps bag, against the target of 10x real time.
+
+    python -m bench.bench_bag [--seconds S] [--storage mcap|sqlite3] [--compressed] [--output-bag]
+
+Writes a bag of the bundled clip letterboxed to 640x480 (played forwards and
+backwards to last S seconds), scores it as the command does (reading,
+decoding, the whole core, trials) and prints frames per second and the
+multiple of real time.
+Benchmarks print figures; they assert nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.frames import letterboxed_frames
+from facesym_ros.bag.score import score_bag
+from facesym_ros.bag.storage import open_bag, write_image_bag
+from facesym_ros.params import load_params_file, pipeline_config
+
+FRAME_RATE = 30.0
+TARGET_REAL_TIME = 10.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--seconds', type=float, default=20.0, help='length of the recorded session [s]')
+    parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
+    parser.add_argument('--compressed', action='store_true', help='JPEG CompressedImage instead of raw bgr8')
+    parser.add_argument('--output-bag', action='store_true', help='also write the reviewed bag (--output-bag)')
+    args = parser.parse_args()
+
+    clip_length = len(letterboxed_frames(1))
+    images = letterboxed_frames(max(1, math.ceil(args.seconds * FRAME_RATE / clip_length)))
+    images = images[:round(args.seconds * FRAME_RATE)]
+    config = pipeline_config(load_params_file())
+    with tempfile.TemporaryDirectory() as folder:
+        bag = Path(folder) / 'session'
+        write_image_bag(bag, images, FRAME_RATE, storage=args.storage, compressed=args.compressed)
+        output = Path(folder) / 'reviewed' if args.output_bag else None
+        began = time.perf_counter()
+        with open_bag(bag) as contents:
+            report = score_bag(contents, config, output_bag=output)
+        elapsed = time.perf_counter() - began
+    frames = report.frames_read
+    fps = frames / elapsed
+    real_time = fps / FRAME_RATE
+    kind = 'CompressedImage (JPEG)' if args.compressed else 'Image (bgr8)'
+    print(f'score-bag: {frames} frames of 640x480 {kind} at {FRAME_RATE:g} fps ({frames / FRAME_RATE:.1f} s), '
+          f'{args.storage}{", with --output-bag" if args.output_bag else ""}')
+    print(f'  {elapsed:.2f} s: {fps:.1f} frames/s = {real_time:.2f}x real time '
+          f'(target {TARGET_REAL_TIME:g}x: {"met" if real_time >= TARGET_REAL_TIME else "not met"})')
+    print(f'  trials: {len(report.scores)}; skipped frames: {sum(report.frames_skipped.values())}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
