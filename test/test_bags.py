@@ -401,3 +401,23 @@ def test_play_rejects_unknown_topics_and_bad_rates(tmp_path, clip):
     result = facesym('play', bag, '--rate', '0')
     assert result.returncode == 2 and '--rate must be positive' in result.stderr
     shutil.rmtree(bag)
+
+
+def test_play_skips_types_it_cannot_load_and_plays_the_rest(tmp_path, clip):
+    bag = tmp_path / 'foreign'
+    writer = create_writer(bag, 'mcap')
+    foreign = writer.add_connection('/thing', 'unknown_pkg/msg/Thing', msgdef='int32 value',
+                                    rihs01='RIHS01_' + '0' * 64)
+    images = add_topic(writer, BagTopic('/image_raw', 'sensor_msgs/msg/Image', '', ''))
+    store = typestore()
+    header = store.types['std_msgs/msg/Header'](stamp=store.types['builtin_interfaces/msg/Time'](sec=1, nanosec=0),
+                                               frame_id='camera')
+    image = store.types['sensor_msgs/msg/Image'](header=header, height=2, width=2, encoding='bgr8', is_bigendian=0,
+                                                 step=6, data=np.zeros(12, np.uint8))
+    writer.write(foreign, 1, bytes([0, 1, 0, 0, 7, 0, 0, 0]))
+    writer.write(images, 2, store.serialize_cdr(image, 'sensor_msgs/msg/Image'))
+    writer.close()
+    result = facesym('play', bag, '--rate', '100', '--wait', '0.5')
+    assert result.returncode == 0, result.stderr
+    assert 'skipping /thing: its type unknown_pkg/msg/Thing is not installed here' in result.stderr
+    assert '/image_raw 1' in result.stderr and 'Traceback' not in result.stderr

@@ -58,8 +58,13 @@ class BagPlayerNode(Node):
         for name in topics:
             topic = bag.topics[name]
             target = remaps.get(name.strip('/'), name.lstrip('/'))
-            self.publishers_by_topic[name] = self.create_publisher(message_class(topic.msgtype), target,
-                                                                   publisher_qos(topic))
+            try:
+                cls = message_class(topic.msgtype)
+            except (ImportError, AttributeError, ValueError):
+                print(f'facesym play: skipping {name}: its type {topic.msgtype} is not installed here',
+                      file=sys.stderr)
+                continue
+            self.publishers_by_topic[name] = self.create_publisher(cls, target, publisher_qos(topic))
         self.answers = 0
         self.step_topic = step_topic
         self._step_subscribed = step_topic is None
@@ -112,7 +117,7 @@ def play(bag: BagContents, topics: Sequence[str], *, rate: float = 1.0, step_top
         counts = dict.fromkeys(topics, 0)
         counts['unanswered steps'] = 0
         first_log = wall_start = None
-        for message in bag.messages(topics):
+        for message in bag.messages(node.publishers_by_topic):
             if first_log is None:
                 first_log, wall_start = message.log_time_ns, time.monotonic()
             if step_topic is None and rate > 0:
