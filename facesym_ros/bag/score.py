@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rclpy.serialization import serialize_message
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Writer, WriterError
 from rosbags.typesys import TypesysError
+from std_msgs.msg import Header
 
 from facesym_ros.bag.storage import (
     IMAGE_TYPES,
@@ -34,6 +36,18 @@ from facesym_ros.core.frame import Frame
 from facesym_ros.core.pipeline import FacePipeline, FrameResult, PipelineConfig
 from facesym_ros.core.scoring import ScoreResult
 from facesym_ros.core.trials import NS, ScoreKind, TrialError, TrialScorer
+from facesym_ros.offline import annotated_frame
+from facesym_ros.ros.conversions import (
+    ImageConversionError,
+    bgr_to_image,
+    image_to_bgr,
+    landmarks_to_msg,
+    motion_to_msg,
+    ns_to_stamp,
+    score_to_msg,
+    stamp_to_ns,
+    track_to_msg,
+)
 
 TRIAL_EVENT_TYPE = 'facesym_ros/msg/TrialEvent'
 # Images this package draws itself; never the input when a camera topic is there too.
@@ -121,8 +135,7 @@ def recorded_marks(bag: BagContents) -> list[TrialMark]:
     marks = []
     for message in bag.messages(topics):
         event = store.deserialize_cdr(bytes(message.data), TRIAL_EVENT_TYPE)
-        stamp = event.header.stamp.sec * NS + event.header.stamp.nanosec
-        marks.append(TrialMark(stamp, int(event.event), event.trial_id))
+        marks.append(TrialMark(stamp_to_ns(event.header.stamp), int(event.event), event.trial_id))
     # A transient-local topic can deliver the same event twice (e.g. to a late recorder); keep one.
     return sorted(set(marks), key=lambda mark: (mark.stamp_ns, mark.event != STOP))
 
@@ -201,11 +214,6 @@ class DerivedTopics:
     """The output bag's extra topics: faces, landmarks, region motion, annotated images and scores."""
 
     def __init__(self, writer: Writer, namespace: str, heatmap_max: float) -> None:
-        from rclpy.serialization import serialize_message
-
-        from facesym_ros.ros import conversions
-
-        self._serialize, self._conversions = serialize_message, conversions
         self._writer = writer
         self._heatmap_max = heatmap_max
         prefix = '/' + namespace.strip('/') + '/' if namespace.strip('/') else '/'
@@ -214,41 +222,29 @@ class DerivedTopics:
             for name, msgtype in DERIVED_TOPIC_TYPES.items()}
         self._latest: ScoreResult | None = None
 
-    def frame(self, result: FrameResult, header, log_time_ns: int, detector: str) -> None:
-        convert = self._conversions
+    def frame(self, result: FrameResult, frame_id: str, log_time_ns: int, detector: str) -> None:
+        header = Header(stamp=ns_to_stamp(result.frame.stamp_ns), frame_id=frame_id)
         track = result.track
-        self._write('faces', convert.track_to_msg(track, header, detector), log_time_ns)
-        self._write('landmarks', convert.landmarks_to_msg(result.landmarks, track, header), log_time_ns)
-        self._write('region_motion', convert.motion_to_msg(result.motion, header), log_time_ns)
-        from facesym_ros.offline import annotated_frame
-
+        self._write('faces', track_to_msg(track, header, detector), log_time_ns)
+        self._write('landmarks', landmarks_to_msg(result.landmarks, track, header), log_time_ns)
+        self._write('region_motion', motion_to_msg(result.motion, header), log_time_ns)
         latest = self._latest
         picture = annotated_frame(result, self._heatmap_max, scores=latest.regions if latest else (),
                                   title=f'{latest.trial_id} (final)' if latest else 'no score yet',
                                   notes=latest.quality.notes if latest else ())
-        self._write('annotated', convert.bgr_to_image(picture, header), log_time_ns)
+        self._write('annotated', bgr_to_image(picture, header), log_time_ns)
 
     def score(self, score: ScoreResult, frame_id: str, log_time_ns: int) -> None:
         self._latest = score
-        self._write('score', self._conversions.score_to_msg(score, int(ScoreKind.FINAL), frame_id), log_time_ns)
+        self._write('score', score_to_msg(score, int(ScoreKind.FINAL), frame_id), log_time_ns)
 
     def _write(self, name: str, msg: object, log_time_ns: int) -> None:
-        self._writer.write(self.connections[name], log_time_ns, self._serialize(msg))
-
-
-def _ros_header(image_msg: object):
-    from builtin_interfaces.msg import Time
-    from std_msgs.msg import Header
-
-    stamp = image_msg.header.stamp
-    return Header(stamp=Time(sec=int(stamp.sec), nanosec=int(stamp.nanosec)), frame_id=image_msg.header.frame_id)
+        self._writer.write(self.connections[name], log_time_ns, serialize_message(msg))
 
 
 def _decoded_frames(bag: BagContents, image_topic: Topic, report: BagScore,
                     copy: Callable[[BagMessage], None] | None) -> Iterator[tuple[Frame, object, int]]:
     """(frame, image message, log time) of every usable image in stamp order; other messages go to `copy`."""
-    from facesym_ros.ros.conversions import ImageConversionError, image_to_bgr
-
     store = typestore()
     last_stamp = -1
     topics = None if copy is not None else [image_topic.name]
@@ -260,7 +256,7 @@ def _decoded_frames(bag: BagContents, image_topic: Topic, report: BagScore,
         report.frames_read += 1
         try:
             image = store.deserialize_cdr(bytes(message.data), image_topic.msgtype)
-            stamp = image.header.stamp.sec * NS + image.header.stamp.nanosec
+            stamp = stamp_to_ns(image.header.stamp)
             frame = Frame.from_bgr(image_to_bgr(image), stamp)
         except (ImageConversionError, ValueError, KeyError, IndexError, AssertionError) as error:
             reason = str(error) or type(error).__name__
@@ -309,7 +305,7 @@ def score_bag(bag: BagContents, config: PipelineConfig, *, topic: str | None = N
             if derived is not None:
                 for score in finals:
                     derived.score(score, frame_id, log_time)
-                derived.frame(result, _ros_header(image), log_time, pipeline.detector.name)
+                derived.frame(result, frame_id, log_time, pipeline.detector.name)
             if progress is not None:
                 progress(1)
         for score in driver.finish(expect_stop=trials_from != 'whole bag'):
