@@ -5,10 +5,20 @@ package is built with colcon from CMakeLists.txt instead, which also builds
 the messages; see README.md.
 """
 
+import importlib.util
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
-NODES = ['image_source', 'face_detector', 'landmark_detector', 'optical_flow',
-         'symmetry_scorer', 'annotator']
+
+def _registry():
+    """facesym_ros/config/registry.py, loaded on its own: the executables come from the one list of nodes."""
+    path = Path(__file__).resolve().parent / 'facesym_ros' / 'config' / 'registry.py'
+    spec = importlib.util.spec_from_file_location('facesym_registry', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 setup(
     name='facesym_ros',
@@ -31,9 +41,6 @@ setup(
     ],
     extras_require={'san': ['torch>=2.0']},
     entry_points={
-        'console_scripts': [
-            'facesym = facesym_ros.cli:main',
-            *[f'facesym_{node} = facesym_ros.nodes.{node}:main' for node in NODES],
-        ],
+        'console_scripts': _registry().console_scripts(),
     },
 )

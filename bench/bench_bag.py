@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.frames import letterboxed_frames
 from facesym_ros.bag.score import score_bag
 from facesym_ros.bag.storage import open_bag, write_image_bag
-from facesym_ros.params import load_params_file, pipeline_config
+from facesym_ros.config.params import load_params_file, pipeline_config
 
 FRAME_RATE = 30.0
 TARGET_REAL_TIME = 10.0

@@ -26,25 +26,27 @@ import numpy as np
 import rclpy
 
 from bench.frames import letterboxed_frames, write_folder
-from facesym_ros.bringup import ProcessGraph
-from facesym_ros.graph import GRAPH
-from facesym_ros.live import GraphClient, run_source_trial
-from facesym_ros.params import default_params_file
+from facesym_ros.config.files import default_params_file
+from facesym_ros.config.registry import NODES, SOURCE_NODE
+from facesym_ros.core.timebase import ns_to_seconds
+from facesym_ros.ros.bringup import ProcessGraph
 from facesym_ros.ros.conversions import stamp_to_ns
+from facesym_ros.ros.graph_client import GraphClient, run_source_trial
 
 TARGET_FPS, TARGET_P99_MS = 60.0, 33.0
 
 
 def run(folder: Path, frames: int, rate: float, with_annotator: bool, log: Path) -> dict:
-    specs = [spec for spec in GRAPH if with_annotator or spec.name != 'annotator']
+    specs = [spec for spec in NODES if with_annotator or not spec.viewer_only]
     overrides = {'image_source': {'source': str(folder), 'frame_rate': repr(rate), 'wait_for_subscribers': '3'},
                  'symmetry_scorer': {'running_period': '0.0', 'nominal_frame_rate': repr(rate)}}
     with log.open('w') as output:
         graph = ProcessGraph(specs, default_params_file(), overrides=overrides, output=output)
         client = GraphClient(name='bench_client')
         try:
-            graph.start([spec.name for spec in specs if spec.name != 'image_source'])
-            client.wait_for_graph()
+            chain = [spec for spec in specs if spec.name != SOURCE_NODE]
+            graph.start([spec.name for spec in chain])
+            client.wait_for_graph(chain)
             before = cpu_seconds(graph)
             final = run_source_trial(graph, client, frames, timeout=60.0 + 3 * frames / rate)
             after = cpu_seconds(graph)
@@ -53,7 +55,7 @@ def run(folder: Path, frames: int, rate: float, with_annotator: bool, log: Path)
             client.close()
     cpu = {name: 1000 * (after[name] - before.get(name, 0.0)) / frames for name in after}
     received = np.array(client.motion_received_at)
-    latencies = [1000 * (at - stamp_to_ns(score.header.stamp) / 1e9)
+    latencies = [1000 * (at - ns_to_seconds(stamp_to_ns(score.header.stamp)))
                  for score, at in zip(client.running_scores, client.running_received_at, strict=True)
                  if score.kind == score.KIND_RUNNING]
     span = received[-1] - received[0] if len(received) > 1 else float('nan')

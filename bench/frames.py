@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.core.video import FrameSource
-from facesym_ros.samples import SAMPLE_VIDEO
 
 WIDTH, HEIGHT = 640, 480
 

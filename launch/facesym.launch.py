@@ -4,7 +4,7 @@
         [params_file:=<yaml>] [namespace:=<ns>] [rviz:=true|false]
 
 Starts the same nodes, with the same parameter file and remappings, as
-`facesym bringup` (both read facesym_ros.graph). Trials are started and
+`facesym bringup` (both read facesym_ros.config.registry). Trials are started and
 stopped with the symmetry_scorer services:
 
     ros2 service call start_trial std_srvs/srv/Trigger
@@ -18,7 +18,8 @@ from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJ
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from facesym_ros.graph import FASTDDS_PROFILE_VARIABLE, GRAPH
+from facesym_ros.config.files import FASTDDS_PROFILE_VARIABLE
+from facesym_ros.config.registry import NODES, SOURCE_NODE
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -39,9 +40,9 @@ def generate_launch_description() -> LaunchDescription:
             FASTDDS_PROFILE_VARIABLE, default_value=PathJoinSubstitution([share, 'config', 'fastdds.xml']))),
     ]
     nodes = []
-    for spec in GRAPH:
+    for spec in NODES:
         parameters = [params_file]
-        if spec.name == 'image_source':
+        if spec.name == SOURCE_NODE:
             parameters.append({'source': LaunchConfiguration('source')})
         nodes.append(Node(package='facesym_ros', executable=spec.name, name=spec.name, namespace=namespace,
                           parameters=parameters, remappings=list(spec.remappings), output='screen'))

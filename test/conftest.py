@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from facesym_ros.graph import dds_environment
+from facesym_ros.config.files import dds_environment
 
 # Fast DDS maps domain ids above 101 to ports that can collide; stay in 1..101.
 DOMAIN_IDS = range(1, 102)
@@ -59,16 +59,16 @@ def rclpy_context() -> Iterator[object]:
 @pytest.fixture
 def live_graph(rclpy_context, tmp_path):
     """Start (part of) the facesym graph as real processes; yields start(names, overrides) -> (graph, client)."""
-    from facesym_ros.bringup import ProcessGraph
-    from facesym_ros.graph import GRAPH
-    from facesym_ros.live import GraphClient
-    from facesym_ros.params import default_params_file
+    from facesym_ros.config.files import default_params_file
+    from facesym_ros.config.registry import NODES
+    from facesym_ros.ros.bringup import ProcessGraph
+    from facesym_ros.ros.graph_client import GraphClient
 
     started: list[tuple[ProcessGraph, GraphClient, object]] = []
 
     def start(names=None, overrides=None, params_file=None):
         log = open(tmp_path / f'graph-{len(started)}.log', 'w')  # noqa: SIM115 - closed at teardown
-        specs = [spec for spec in GRAPH if names is None or spec.name in names]
+        specs = [spec for spec in NODES if names is None or spec.name in names]
         graph = ProcessGraph(specs, params_file or default_params_file(), overrides=overrides, output=log)
         client = GraphClient(context=rclpy_context, name=f'test_client_{len(started)}')
         started.append((graph, client, log))

@@ -24,11 +24,11 @@ from std_msgs.msg import Header
 
 from facesym_ros.bag.storage import Topic as BagTopic
 from facesym_ros.bag.storage import add_topic, create_writer, open_bag, typestore, write_image_bag
+from facesym_ros.config.files import SAMPLE_VIDEO
+from facesym_ros.config.params import load_params_file, pipeline_config
 from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.video import FrameSource
 from facesym_ros.msg import RegionScore, SymmetryScore, TrialEvent
-from facesym_ros.params import load_params_file, pipeline_config
-from facesym_ros.samples import SAMPLE_VIDEO
 
 FRAME_RATE = 30.0
 
@@ -348,8 +348,8 @@ def test_record_keeps_what_was_received_before_the_signal(rclpy_context, tmp_pat
 
 
 def test_recorded_replayed_and_offline_scores_agree(live_graph, tmp_path):
-    from facesym_ros.live import run_source_trial
     from facesym_ros.ros.conversions import msg_to_score
+    from facesym_ros.ros.graph_client import run_source_trial
 
     bag = tmp_path / 'session'
     recorder = _start_recorder(bag)
@@ -370,7 +370,7 @@ def test_recorded_replayed_and_offline_scores_agree(live_graph, tmp_path):
     # replay the camera and the recorded trial markers through a fresh graph, lock-step
     graph, client = live_graph(names=['face_detector', 'landmark_detector', 'optical_flow', 'symmetry_scorer'])
     graph.start()
-    client.wait_for_graph(timeout=120)
+    client.wait_for_graph(graph.specs, timeout=120)
     played = facesym('play', bag, '--topics', 'image_raw', 'trial_events', '--remap', 'trial_events:=trial_control',
                      '--step')
     assert played.returncode == 0, played.stderr

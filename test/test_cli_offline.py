@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import pytest
 
+from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.core.video import FrameSource
-from facesym_ros.samples import SAMPLE_VIDEO
 
 
 def facesym(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -111,7 +111,7 @@ def test_parameter_file_changes_the_score(tmp_path, sample_score):
 
 
 def test_config_file_is_generated_from_the_code():
-    from facesym_ros.params import render_params_yaml
+    from facesym_ros.config.params import render_params_yaml
 
     repo = Path(__file__).resolve().parents[1]
     assert (repo / 'config' / 'facesym.yaml').read_text() == render_params_yaml(), \

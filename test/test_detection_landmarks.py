@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from facesym_ros.core.detection import DetectorConfig, FaceTracker, HaarFaceDetector, TrackState
+from facesym_ros.config.files import SAMPLE_STILL, SAMPLE_VIDEO
+from facesym_ros.core.detection import DetectorSettings, FaceTracker, HaarFaceDetector, TrackState
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.landmarks.dlib_backend import DlibLandmarkBackend
 from facesym_ros.core.video import FrameSource
-from facesym_ros.samples import SAMPLE_STILL, SAMPLE_VIDEO
 
 
 @pytest.fixture(scope='module')
@@ -25,7 +25,7 @@ def still() -> Frame:
 
 @pytest.fixture(scope='module')
 def detector() -> HaarFaceDetector:
-    return HaarFaceDetector(DetectorConfig())
+    return HaarFaceDetector(DetectorSettings())
 
 
 @pytest.fixture(scope='module')
@@ -77,7 +77,7 @@ def test_face_that_moves_out_of_its_box_is_detected_anew(clip, detector):
 
 
 def test_face_lost_after_misses_then_found_again(clip, detector):
-    config = DetectorConfig(lost_after_misses=3)
+    config = DetectorSettings(lost_after_misses=3)
     tracker = FaceTracker(HaarFaceDetector(config))
     blank = np.full_like(clip[0].gray, 128)
     states = [tracker.update(clip[0].gray).state] + [tracker.update(blank).state for _ in range(4)]
@@ -90,12 +90,12 @@ def test_face_lost_after_misses_then_found_again(clip, detector):
                                     {'min_neighbors': 2.5}])
 def test_invalid_detector_settings_are_refused(values):
     with pytest.raises(ValueError):
-        DetectorConfig(**values)
+        DetectorSettings(**values)
 
 
 def test_missing_cascade_is_a_clear_error():
     with pytest.raises(FileNotFoundError, match=r'no_such_cascade\.xml'):
-        HaarFaceDetector(DetectorConfig(cascade='no_such_cascade.xml'))
+        HaarFaceDetector(DetectorSettings(cascade='no_such_cascade.xml'))
 
 
 @pytest.mark.parametrize('sample', ['video', 'still'])

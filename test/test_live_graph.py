@@ -14,14 +14,14 @@ from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from facesym_ros.config.files import SAMPLE_VIDEO
+from facesym_ros.config.params import load_params_file, pipeline_config
 from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.video import FrameSource
-from facesym_ros.live import run_source_trial
 from facesym_ros.msg import FaceDetections, SymmetryScore
-from facesym_ros.params import load_params_file, pipeline_config
 from facesym_ros.ros.conversions import bgr_to_image, msg_to_score
+from facesym_ros.ros.graph_client import run_source_trial
 from facesym_ros.ros.node_base import image_qos, pipeline_qos
-from facesym_ros.samples import SAMPLE_VIDEO
 
 SOURCE = {'wait_for_subscribers': '3', 'frame_rate': '15.0'}
 
@@ -78,12 +78,7 @@ def test_no_face_and_a_face_lost_mid_trial_give_flagged_scores(live_graph, tmp_p
     assert any('no face' in note for note in lost.quality_notes)
 
 
-def call(client, future, timeout=10.0):
-    assert client.spin_until(future.done, timeout), 'no answer'
-    return future.result()
-
-
-@pytest.mark.parametrize(('node', 'name', 'value', 'reason'), [
+REJECTED = [
     ('face_detector', 'scale_factor', 0.5, 'out of range'),
     ('face_detector', 'min_neighbors', 'five', 'type'),
     ('face_detector', 'cascade', 'no_such_cascade.xml', 'not found'),
@@ -91,24 +86,53 @@ def call(client, future, timeout=10.0):
     ('landmark_detector', 'backend', 'mediapipe', 'must be one of'),
     ('landmark_detector', 'backend', 'san', 'model_path must name a SAN checkpoint'),
     ('optical_flow', 'regions_from', 'sometimes', 'must be one of'),
+    ('optical_flow', 'threshold_factor', math.nan, 'out of range'),
     ('symmetry_scorer', 'symmetry_lambda', -3.8, 'out of range'),
-])
-def test_invalid_parameter_is_rejected_and_the_old_value_kept(live_graph, node, name, value, reason):
-    graph, client = live_graph(names=[node])
-    graph.start()
-    parameters = AsyncParameterClient(client, node)
-    assert parameters.wait_for_services(timeout_sec=30.0)
-    before = call(client, parameters.get_parameters([name])).values[0]
-    result = call(client, parameters.set_parameters([Parameter(name, value=value)])).results[0]
-    assert not result.successful
-    assert reason in result.reason.lower() or reason in result.reason
-    after = call(client, parameters.get_parameters([name])).values[0]
-    assert after == before
-    # a valid change is still accepted afterwards
-    valid = {'face_detector': ('min_size', 40), 'landmark_detector': ('model_path', ''),
-             'optical_flow': ('threshold_factor', 5.0), 'symmetry_scorer': ('symmetry_lambda', 4.0)}[node]
-    assert call(client, parameters.set_parameters([Parameter(valid[0], value=valid[1])])).results[0].successful
-    assert graph.exited() is None
+]
+STILL_ACCEPTED = {'face_detector': ('min_size', 40), 'landmark_detector': ('model_path', ''),
+                  'optical_flow': ('threshold_factor', 5.0), 'symmetry_scorer': ('symmetry_lambda', 4.0)}
+
+
+def test_invalid_parameters_are_rejected_and_the_old_values_kept(rclpy_context):
+    """Every node in this one process, each asked over DDS by a parameter client, as `ros2 param set` would."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+    from facesym_ros.config.registry import node
+
+    nodes = {name: node(name).node_class()(context=rclpy_context) for name in STILL_ACCEPTED}
+    client = Node('parameter_test_client', context=rclpy_context)
+    executor = SingleThreadedExecutor(context=rclpy_context)
+    for each in (*nodes.values(), client):
+        executor.add_node(each)
+
+    def call(future, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while not future.done() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        assert future.done(), 'no answer'
+        return future.result()
+
+    try:
+        parameters = {name: AsyncParameterClient(client, name) for name in nodes}
+        for node_name, name, value, reason in REJECTED:
+            remote = parameters[node_name]
+            deadline = time.monotonic() + 30
+            while not remote.services_are_ready() and time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=0.05)
+            before = call(remote.get_parameters([name])).values[0]
+            result = call(remote.set_parameters([Parameter(name, value=value)])).results[0]
+            assert not result.successful, (node_name, name, value)
+            assert reason in result.reason.lower() or reason in result.reason, (node_name, name, result.reason)
+            assert call(remote.get_parameters([name])).values[0] == before
+        for node_name, (name, value) in STILL_ACCEPTED.items():
+            result = call(parameters[node_name].set_parameters([Parameter(name, value=value)])).results[0]
+            assert result.successful, (node_name, result.reason)
+            assert nodes[node_name].get_parameter(name).value == value
+    finally:
+        for each in (*nodes.values(), client):
+            executor.remove_node(each)
+            each.destroy_node()
 
 
 def test_unsupported_encoding_warns_and_the_node_keeps_working(live_graph, tmp_path):

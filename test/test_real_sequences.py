@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.landmarks.dlib_backend import DlibLandmarkBackend
 from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.scoring import QualityFlag
 from facesym_ros.core.synth import freeze_half
 from facesym_ros.core.video import FrameSource
-from facesym_ros.samples import SAMPLE_VIDEO
 
 
 @pytest.fixture(scope='module')

@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from facesym_ros.core.detection import DetectorConfig, HaarFaceDetector
+from facesym_ros.config.files import SAMPLE_VIDEO
+from facesym_ros.core.detection import DetectorSettings, HaarFaceDetector
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Box, Landmarks
 from facesym_ros.core.landmarks.dlib_backend import DlibLandmarkBackend
 from facesym_ros.core.regions import FaceAxes, RegionError, face_regions, region_masks
 from facesym_ros.core.video import FrameSource
-from facesym_ros.samples import SAMPLE_VIDEO
 
 ARGS = {'forehead_height': 0.3, 'eye_margin': 0.15}
 
@@ -24,7 +24,7 @@ def first_frame() -> Frame:
 
 @pytest.fixture(scope='module')
 def face(first_frame) -> tuple[Box, Landmarks]:
-    box = HaarFaceDetector(DetectorConfig()).detect(first_frame.gray)[0].box
+    box = HaarFaceDetector(DetectorSettings()).detect(first_frame.gray)[0].box
     return box, DlibLandmarkBackend().predict(first_frame, box)
 
 

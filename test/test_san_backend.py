@@ -23,10 +23,11 @@ import pytest
 import torch
 from torch import nn
 
-from facesym_ros.core.detection import DetectorConfig, HaarFaceDetector
+from facesym_ros.config.files import SAMPLE_STILL
+from facesym_ros.core.detection import DetectorSettings, HaarFaceDetector
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Box, Landmarks
-from facesym_ros.core.landmarks.factory import LandmarkConfig, make_landmark_backend
+from facesym_ros.core.landmarks.factory import LandmarkSettings, make_landmark_backend
 from facesym_ros.core.landmarks.san import (
     SanLandmarkBackend,
     SanNetwork,
@@ -35,7 +36,6 @@ from facesym_ros.core.landmarks.san import (
     input_to_frame,
     preprocess,
 )
-from facesym_ros.samples import SAMPLE_STILL
 
 INPUT = 128  # the published model's crop_width and crop_height
 SIGMA = 4.0  # the published model's training heatmap sigma, in input pixels
@@ -113,7 +113,7 @@ def still() -> Frame:
 
 @pytest.fixture(scope='module')
 def face_box(still) -> Box:
-    return HaarFaceDetector(DetectorConfig()).detect(still.gray)[0].box
+    return HaarFaceDetector(DetectorSettings()).detect(still.gray)[0].box
 
 
 def san_precrop(box: Box, width: int, height: int, expand: float = 0.2) -> Box:
@@ -229,7 +229,7 @@ def test_decode_flat_or_negative_maps():
 # --- prediction ------------------------------------------------------------------------------------------------------
 
 def test_predict_on_a_real_face(snapshot, still, face_box):
-    backend = make_landmark_backend(LandmarkConfig(backend='san', model_path=str(snapshot)))
+    backend = make_landmark_backend(LandmarkSettings(backend='san', model_path=str(snapshot)))
     assert isinstance(backend, SanLandmarkBackend) and backend.name == 'san'
     assert (backend.settings.input_width, backend.settings.box_expand, backend.settings.refine_radius) == \
         (INPUT, 0.2, 3)
@@ -275,7 +275,7 @@ def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match='SAN checkpoint not found'):
         SanLandmarkBackend(tmp_path / 'nope.pth')
     with pytest.raises(FileNotFoundError, match='SAN checkpoint not found'):
-        make_landmark_backend(LandmarkConfig(backend='san', model_path=str(tmp_path)))  # a directory
+        make_landmark_backend(LandmarkSettings(backend='san', model_path=str(tmp_path)))  # a directory
 
 
 def test_files_that_are_not_checkpoints(tmp_path):

@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 
 from facesym_ros.core.detection import TrackState
-from facesym_ros.core.flow import FrameMotion, RegionSideMotion, threshold_magnitude
+from facesym_ros.core.flow import RegionMotion, RegionSideMotion, threshold_magnitude
 from facesym_ros.core.geometry import Box
-from facesym_ros.core.scoring import QualityFlag, ScoringConfig, movement_score, score_frames, symmetry_score
+from facesym_ros.core.scoring import QualityFlag, ScoringSettings, movement_score, score_frames, symmetry_score
 
 POLYGON = np.zeros((0, 2))
 
 
 def motion(stamp: int, sums: dict[tuple[str, str], float], *, pixels: int = 100, valid: bool = True,
            face: bool = True, offset=(0.0, 0.0), confidence: float = -1.0, faces: int = 1,
-           state: TrackState = TrackState.TRACKED) -> FrameMotion:
+           state: TrackState = TrackState.TRACKED) -> RegionMotion:
     regions = tuple(RegionSideMotion(r, s, sums.get((r, s), 0.0) if valid else 0.0, pixels if valid else 0, POLYGON)
                     for r in ('forehead', 'eye', 'cheek') for s in ('left', 'right')) if face else ()
-    return FrameMotion(stamp_ns=stamp, previous_stamp_ns=stamp - 1 if valid else 0, face_found=face,
+    return RegionMotion(stamp_ns=stamp, previous_stamp_ns=stamp - 1 if valid else 0, face_found=face,
                        flow_valid=valid and face, crop_box=Box(0, 0, 10, 10) if face else None,
                        crop_mean_magnitude=0.0, threshold_factor=6.0, threshold=0.0, magnitude_scale=1.0,
                        regions=regions, head_offset=offset, landmark_confidence=confidence, track_state=state,
@@ -57,7 +57,7 @@ def test_threshold_zeroes_magnitudes_below_factor_times_crop_mean():
 
 
 def test_score_frames_matches_hand_computation():
-    config = ScoringConfig()
+    config = ScoringSettings()
     frames = [motion(0, {}, valid=False)]  # the anchor frame: no flow into it
     frames += [motion(t, {('cheek', 'left'): 20.0 * t, ('cheek', 'right'): 5.0, ('eye', 'left'): 1.0})
                for t in (1, 2, 3)]
@@ -73,7 +73,7 @@ def test_score_frames_matches_hand_computation():
 
 
 def test_quality_flags_are_counted_and_explained():
-    config = ScoringConfig(max_head_motion=0.25, min_landmark_confidence=0.3)
+    config = ScoringSettings(max_head_motion=0.25, min_landmark_confidence=0.3)
     frames = [motion(0, {}, valid=False),  # anchor: head offsets are measured from here
               motion(33, {}, offset=(0.0, 0.1), confidence=0.2, faces=2),
               motion(66, {}, offset=(0.3, 0.0)),
@@ -91,26 +91,46 @@ def test_quality_flags_are_counted_and_explained():
     expected = (QualityFlag.NO_FACE | QualityFlag.DROPPED_FRAMES | QualityFlag.LOW_LANDMARK_CONFIDENCE
                 | QualityFlag.HEAD_MOTION | QualityFlag.MULTIPLE_FACES | QualityFlag.FACE_BOX_CHANGED)
     assert quality.flags == expected
-    assert len(quality.notes) == 6
+    assert quality.notes == (
+        '1 of 5 frames had no face',
+        '1 frames missing (dropped or unpaired)',
+        '1 frames with landmark confidence below 0.3',
+        'head moved 0.30 inter-ocular distances (limit 0.25)',
+        '1 frames showed several faces; the largest was scored',
+        'the face left its box 1 times',
+    )
 
 
 def test_no_flow_gives_no_score_rather_than_a_perfect_one():
-    result = score_frames([motion(0, {}, valid=False), motion(33, {}, face=False)], ScoringConfig())
+    result = score_frames([motion(0, {}, valid=False), motion(33, {}, face=False)], ScoringSettings())
     assert result.flow_pair_count == 0
     assert all(math.isnan(region.symmetry) for region in result.regions)
     assert QualityFlag.TOO_FEW_FRAMES in result.quality.flags
+    assert 'no frame pair with optical flow: no score' in result.quality.notes
     assert result.to_json_dict()['regions']['cheek']['symmetry'] is None
 
 
 def test_nominal_frame_rate_counts_drops_the_median_cannot_see():
     # every other frame missing at 30 fps: the median interval hides it, the nominal rate does not
     frames = [motion(round(i * 2e9 / 30), {}) for i in range(10)]
-    assert score_frames(frames, ScoringConfig()).quality.frames_dropped == 0
-    assert score_frames(frames, ScoringConfig(nominal_frame_rate=30.0)).quality.frames_dropped == 9
+    assert score_frames(frames, ScoringSettings()).quality.frames_dropped == 0
+    assert score_frames(frames, ScoringSettings(nominal_frame_rate=30.0)).quality.frames_dropped == 9
+
+
+def test_a_region_side_without_pixels_gets_no_score_and_a_note_naming_it():
+    frames = [motion(0, {}, valid=False), motion(33, {('cheek', 'left'): 5.0})]
+    frames[1] = RegionMotion(**{**frames[1].__dict__, 'regions': tuple(
+        RegionSideMotion(r.region, r.side, r.magnitude_sum, 0 if (r.region, r.side) == ('eye', 'right') else 100,
+                         POLYGON) for r in frames[1].regions)})
+    result = score_frames(frames, ScoringSettings())
+    assert math.isnan(result.region('eye').symmetry) and not math.isnan(result.region('cheek').symmetry)
+    assert QualityFlag.EMPTY_REGION in result.quality.flags
+    assert result.quality.notes == ('no pixels of eye right inside the face crop: no score for that region',)
 
 
 @pytest.mark.parametrize('values', [{'symmetry_lambda': -1.0}, {'max_head_motion': 'a lot'},
-                                    {'min_landmark_confidence': 2.0}])
+                                    {'min_landmark_confidence': 2.0},
+                                    {'symmetry_lambda': math.nan}, {'max_head_motion': math.inf}])
 def test_invalid_scoring_settings_are_refused(values):
     with pytest.raises(ValueError):
-        ScoringConfig(**values)
+        ScoringSettings(**values)

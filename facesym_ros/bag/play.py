@@ -1,4 +1,4 @@
-"""`facesym play`: publish a bag's messages onto their topics again, to run the live graph on a recorded session.
+"""Playing a bag: publish a bag's messages onto their topics again, to run the live graph on a recorded session.
 
 Messages go out as they were stored (serialised bytes, no re-encoding), in
 log-time order, at the recorded rate or a multiple of it, with the QoS their
@@ -11,17 +11,15 @@ reported and playing goes on after --step-timeout.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from facesym_ros.bag.record import message_class
-from facesym_ros.bag.storage import IMAGE_TYPES, BagContents, BagError, Topic, open_bag
+from facesym_ros.bag.storage import IMAGE_TYPES, BagContents, BagError, Topic
+from facesym_ros.ros.conversions import message_class
 
 PLAY_DEPTH = 100
 
@@ -136,43 +134,3 @@ def play(bag: BagContents, topics: Sequence[str], *, rate: float = 1.0, step_top
     finally:
         executor.remove_node(node)
         node.destroy_node()
-
-
-def play_command(args: argparse.Namespace) -> int:
-    import rclpy
-
-    if args.rate <= 0:
-        raise ValueError('--rate must be positive (1 is the recorded rate, 2 twice as fast)')
-    with open_bag(Path(args.bag)) as bag:
-        for problem in bag.problems:
-            print(f'facesym play: warning: {problem}', file=sys.stderr)
-        topics = args.topics or list(bag.topics)
-        unknown = [name for name in topics if name not in bag.topics and '/' + name not in bag.topics]
-        if unknown:
-            raise BagError(f'{args.bag}: no topic {", ".join(unknown)}; it has {", ".join(bag.topics)}')
-        topics = [name if name in bag.topics else '/' + name for name in topics]
-        rclpy.init(args=[])  # the command line is ours, not ROS arguments
-        try:
-            counts = play(bag, topics, rate=args.rate, step_topic=args.step_topic if args.step else None,
-                          step_timeout=args.step_timeout, remaps=parse_remaps(args.remap or ()),
-                          wait_for_subscribers=args.wait)
-        finally:
-            rclpy.try_shutdown()
-    for problem in bag.problems:
-        print(f'facesym play: warning: {problem}', file=sys.stderr)
-    print('facesym play: published ' + ', '.join(f'{name} {count}' for name, count in counts.items()),
-          file=sys.stderr)
-    return 0
-
-
-def add_play_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('bag', help='bag folder (or a lone .mcap/.db3 file)')
-    parser.add_argument('--topics', nargs='+', help='topics to publish (default: all of the bag\'s)')
-    parser.add_argument('--rate', type=float, default=1.0, help='speed: 1 the recorded rate, 2 twice as fast')
-    parser.add_argument('--step', action='store_true',
-                        help='lock-step with the graph: after each image, wait for its result on --step-topic')
-    parser.add_argument('--step-topic', default='region_motion', help='the graph\'s per-image output (--step)')
-    parser.add_argument('--step-timeout', type=float, default=10.0, help='longest wait per image with --step [s]')
-    parser.add_argument('--remap', action='append', metavar='FROM:=TO',
-                        help='publish topic FROM as TO, e.g. trial_events:=trial_control to replay recorded trials')
-    parser.add_argument('--wait', type=float, default=10.0, help='longest wait for subscribers before playing [s]')

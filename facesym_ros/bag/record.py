@@ -1,4 +1,4 @@
-"""`facesym record`: live topics into a rosbag2 bag (MCAP by default, sqlite3 on request).
+"""Recording live topics into a rosbag2 bag (MCAP by default, sqlite3 on request).
 
 Messages are written as they arrive, serialised as they came off the wire
 (rclpy's raw subscriptions), with the message definitions of every type,
@@ -11,10 +11,7 @@ or SIGTERM closes it cleanly after taking what the middleware already holds.
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import signal
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +23,8 @@ from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, Qo
 from rosbags.rosbag2 import Writer, WriterError
 from rosbags.typesys import TypesysError
 
-from facesym_ros.bag.storage import STORAGES, create_writer, flush_writer, typestore
+from facesym_ros.bag.storage import create_writer, flush_writer, typestore
+from facesym_ros.ros.conversions import message_class
 
 # What a session needs to be scored again and reviewed (the drawn images can be made again by score-bag).
 DEFAULT_TOPICS = ('image_raw', 'camera_info', 'faces', 'landmarks', 'region_motion', 'score', 'score_running',
@@ -34,12 +32,6 @@ DEFAULT_TOPICS = ('image_raw', 'camera_info', 'faces', 'landmarks', 'region_moti
 RECORD_DEPTH = 100
 FLUSH_PERIOD = 1.0
 DISCOVERY_PERIOD = 0.2
-
-
-def message_class(msgtype: str) -> type:
-    """The rclpy message class of 'pkg/msg/Name'."""
-    package, kind, name = msgtype.split('/')
-    return getattr(importlib.import_module(f'{package}.{kind}'), name)
 
 
 def _bag_qos(info: TopicEndpointInfo) -> Qos:
@@ -147,25 +139,3 @@ def record(output: Path, topics: Sequence[str] | None, storage: str, duration: f
         rclpy.try_shutdown()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def record_command(args: argparse.Namespace) -> int:
-    topics = None if args.all else (args.topics or list(DEFAULT_TOPICS))
-    output = Path(args.output)
-    print(f'facesym record: writing {args.storage} bag {output}; Ctrl-C stops', file=sys.stderr, flush=True)
-    counts = record(output, topics, args.storage, args.duration)
-    total = sum(counts.values())
-    print(f'facesym record: {output}: {total} messages on {len(counts)} topics '
-          f'({", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "none"})',
-          file=sys.stderr)
-    return 0
-
-
-def add_record_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('output', help='bag folder to create')
-    parser.add_argument('topics', nargs='*',
-                        help=f'topics to record, relative names resolved in the default namespace '
-                             f'(default: {" ".join(DEFAULT_TOPICS)})')
-    parser.add_argument('--all', action='store_true', help='record every topic that has a publisher')
-    parser.add_argument('--storage', choices=tuple(STORAGES), default='mcap', help='storage format (default mcap)')
-    parser.add_argument('--duration', type=float, help='stop after this many seconds')

@@ -1,8 +1,8 @@
 """`facesym score-bag`: score a recorded session offline, with the same core as the live graph, without DDS.
 
 Every image of the bag goes through FacePipeline in stamp order, as it went
-through the live nodes, and TrialScorer decides which frames belong to which
-trial. Trials come from time ranges the user gives, or from the trial markers
+through the live nodes, and a TrialController (the one the nodes use) applies
+the trial marks by stamp. Trials come from time ranges the user gives, or from the trial markers
 (facesym_ros/msg/TrialEvent) the scorer recorded; with neither, the whole bag
 is one trial. Because the same code sees the same frames with the same
 stamps, the scores equal the live ones.
@@ -32,11 +32,12 @@ from facesym_ros.bag.storage import (
     create_writer,
     typestore,
 )
+from facesym_ros.core.annotate import annotated_frame
 from facesym_ros.core.frame import Frame
-from facesym_ros.core.pipeline import FacePipeline, FrameResult, PipelineConfig
+from facesym_ros.core.pipeline import FacePipeline, FrameResult, PipelineSettings
 from facesym_ros.core.scoring import ScoreResult
-from facesym_ros.core.trials import NS, ScoreKind, TrialError, TrialScorer
-from facesym_ros.offline import annotated_frame
+from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
+from facesym_ros.core.trials import ScoreKind, TrialController, TrialError, TrialEventKind, TrialMark, TrialScorer
 from facesym_ros.ros.conversions import (
     ImageConversionError,
     bgr_to_image,
@@ -52,7 +53,6 @@ from facesym_ros.ros.conversions import (
 TRIAL_EVENT_TYPE = 'facesym_ros/msg/TrialEvent'
 # Images this package draws itself; never the input when a camera topic is there too.
 DERIVED_IMAGE_TOPICS = ('flow_heatmap', 'annotated')
-START, STOP, RESET = 0, 1, 2  # TrialEvent.START, STOP, RESET
 # What --output-bag adds, under its namespace.
 DERIVED_TOPIC_TYPES = {'faces': 'facesym_ros/msg/FaceDetections', 'landmarks': 'facesym_ros/msg/FaceLandmarks',
                        'region_motion': 'facesym_ros/msg/RegionMotion', 'annotated': 'sensor_msgs/msg/Image',
@@ -75,15 +75,6 @@ class TrialRange:
         if stop <= start:
             raise ValueError(f'--trial {text}: the stop must come after the start')
         return cls(start, stop)
-
-
-@dataclass(frozen=True)
-class TrialMark:
-    """A trial event in the time base of the image stamps."""
-
-    stamp_ns: int
-    event: int
-    trial_id: str = ''
 
 
 @dataclass
@@ -135,79 +126,21 @@ def recorded_marks(bag: BagContents) -> list[TrialMark]:
     marks = []
     for message in bag.messages(topics):
         event = store.deserialize_cdr(bytes(message.data), TRIAL_EVENT_TYPE)
-        marks.append(TrialMark(stamp_to_ns(event.header.stamp), int(event.event), event.trial_id))
+        marks.append(TrialMark(stamp_to_ns(event.header.stamp), TrialEventKind(event.event), event.trial_id))
     # A transient-local topic can deliver the same event twice (e.g. to a late recorder); keep one.
-    return sorted(set(marks), key=lambda mark: (mark.stamp_ns, mark.event != STOP))
+    return sorted(set(marks), key=lambda mark: (mark.stamp_ns, mark.event != TrialEventKind.STOP))
 
 
 def range_marks(ranges: Sequence[TrialRange], first_stamp_ns: int) -> list[TrialMark]:
     marks = []
     for index, trial in enumerate(sorted(ranges, key=lambda r: r.start), start=1):
         trial_id = f'trial-{index:04d}'
-        marks += [TrialMark(first_stamp_ns + round(trial.start * NS), START, trial_id),
-                  TrialMark(first_stamp_ns + round(trial.stop * NS), STOP, trial_id)]
+        marks += [TrialMark(first_stamp_ns + seconds_to_ns(trial.start), TrialEventKind.START, trial_id),
+                  TrialMark(first_stamp_ns + seconds_to_ns(trial.stop), TrialEventKind.STOP, trial_id)]
     for earlier, later in zip(marks[1::2], marks[2::2], strict=False):
         if later.stamp_ns <= earlier.stamp_ns:
             raise ValueError('--trial ranges overlap')
     return marks
-
-
-class TrialDriver:
-    """Applies trial marks to the pipeline and the scorer as the frames' stamps pass them."""
-
-    def __init__(self, pipeline: FacePipeline, scorer: TrialScorer, report: BagScore) -> None:
-        self.pipeline, self.scorer, self.report = pipeline, scorer, report
-        self._marks: list[TrialMark] = []
-
-    def schedule(self, marks: Sequence[TrialMark]) -> None:
-        self._marks = sorted(marks, key=lambda mark: mark.stamp_ns)
-
-    def before_frame(self, stamp_ns: int) -> None:
-        """Apply every mark up to this stamp (a STOP at the frame's stamp keeps that frame in the trial)."""
-        while self._marks and self._marks[0].stamp_ns <= stamp_ns:
-            self._apply(self._marks.pop(0))
-
-    def _apply(self, mark: TrialMark) -> None:
-        try:
-            if mark.event == START:
-                if self.scorer.trial is not None and self.scorer.trial.stop_ns is not None:
-                    self._final(self.scorer.finish())
-                self.scorer.start(mark.trial_id or f'trial-{len(self.report.scores) + 1:04d}', mark.stamp_ns)
-                self.pipeline.start_trial(mark.stamp_ns)
-            elif mark.event == STOP:
-                self.scorer.stop(mark.stamp_ns)
-            elif mark.event == RESET:
-                self.scorer.reset()
-                self.pipeline.motion.reset()
-        except TrialError as error:
-            self.report.problems.append(f'trial marker at {mark.stamp_ns / NS:.3f} s ignored: {error}')
-
-    def add(self, result: FrameResult) -> list[ScoreResult]:
-        finals = [score for kind, score in self.scorer.add(result.motion) if kind == ScoreKind.FINAL]
-        for score in finals:
-            self._final(score)
-        return finals
-
-    def finish(self, *, expect_stop: bool = True) -> list[ScoreResult]:
-        """Close what the bag left open: marks after the last frame, a trial never stopped (noted if a stop
-        was expected, i.e. the trial came from markers)."""
-        for mark in self._marks:
-            if mark.event != START:
-                self._apply(mark)
-        self._marks.clear()
-        trial = self.scorer.trial
-        if trial is None:
-            return []
-        if trial.stop_ns is None and expect_stop:
-            trial.notes.append('the bag ends before the trial was stopped; scored up to its last frame')
-        if trial.stop_ns is None:
-            self.scorer.stop(max(trial.start_ns, trial.score.last_stamp_ns))
-        score = self.scorer.finish()
-        self._final(score)
-        return [score]
-
-    def _final(self, score: ScoreResult) -> None:
-        self.report.scores.append(score)
 
 
 class DerivedTopics:
@@ -261,8 +194,8 @@ def _decoded_frames(bag: BagContents, image_topic: Topic, report: BagScore,
         except (ImageConversionError, ValueError, KeyError, IndexError, AssertionError) as error:
             reason = str(error) or type(error).__name__
             if not report.frames_skipped[reason]:
-                report.problems.append(f'{image_topic.name}: image at {message.log_time_ns / NS:.3f} s skipped: '
-                                       f'{reason}')
+                report.problems.append(f'{image_topic.name}: image at {ns_to_seconds(message.log_time_ns):.3f} s '
+                                       f'skipped: {reason}')
             report.frames_skipped[reason] += 1
             continue
         if stamp <= last_stamp:
@@ -272,7 +205,7 @@ def _decoded_frames(bag: BagContents, image_topic: Topic, report: BagScore,
         yield frame, image, message.log_time_ns
 
 
-def score_bag(bag: BagContents, config: PipelineConfig, *, topic: str | None = None,
+def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None = None,
               trials: Sequence[TrialRange] = (), use_markers: bool = True, output_bag: Path | None = None,
               output_storage: str = 'mcap', output_namespace: str = 'rescored', heatmap_max: float = 5.0,
               progress: Callable[[int], None] | None = None) -> BagScore:
@@ -282,8 +215,7 @@ def score_bag(bag: BagContents, config: PipelineConfig, *, topic: str | None = N
     trials_from = 'ranges' if trials else 'markers' if marks else 'whole bag'
     report = BagScore(bag.path, image_topic.name, trials_from)
     pipeline = FacePipeline(config)
-    scorer = TrialScorer(config.scoring, max_trial_seconds=1e9)
-    driver = TrialDriver(pipeline, scorer, report)
+    trials_control = TrialController(TrialScorer(config.scoring, max_trial_seconds=1e9), pipeline.motion)
 
     writer = create_writer(output_bag, output_storage) if output_bag is not None else None
     derived = copy = None
@@ -296,19 +228,23 @@ def score_bag(bag: BagContents, config: PipelineConfig, *, topic: str | None = N
         for frame, image, log_time in _decoded_frames(bag, image_topic, report, copy):
             if first:
                 first = False
-                driver.schedule(range_marks(trials, frame.stamp_ns) if trials else
-                                marks or [TrialMark(frame.stamp_ns, START, bag.path.stem)])
+                _schedule(trials_control, range_marks(trials, frame.stamp_ns) if trials else
+                          marks or [TrialMark(frame.stamp_ns, TrialEventKind.START, bag.path.stem)], report)
             frame_id = image.header.frame_id
-            driver.before_frame(frame.stamp_ns)
+            finals = trials_control.before_frame(frame.stamp_ns)
             result = pipeline.process(frame)
-            finals = driver.add(result)
+            finals += [score for kind, score in trials_control.add(result.motion) if kind == ScoreKind.FINAL]
+            report.scores += finals
             if derived is not None:
                 for score in finals:
                     derived.score(score, frame_id, log_time)
                 derived.frame(result, frame_id, log_time, pipeline.detector.name)
             if progress is not None:
                 progress(1)
-        for score in driver.finish(expect_stop=trials_from != 'whole bag'):
+        unstopped = 'the bag ends before the trial was stopped; scored up to its last frame'
+        finals = trials_control.end_of_stream(unstopped if trials_from != 'whole bag' else '')
+        report.scores += finals
+        for score in finals:
             if derived is not None:
                 derived.score(score, frame_id, report.last_log_time_ns + 1)
         if first:
@@ -319,6 +255,15 @@ def score_bag(bag: BagContents, config: PipelineConfig, *, topic: str | None = N
             writer.close()
         report.problems[:0] = bag.problems  # what could not be read of the bag comes first
     return report
+
+
+def _schedule(trials_control: TrialController, marks: Sequence[TrialMark], report: BagScore) -> None:
+    """Schedule the bag's trial marks; one that does not fit (a stop without a start) is a problem, not an error."""
+    for mark in marks:
+        try:
+            trials_control.command(mark)
+        except TrialError as error:
+            report.problems.append(f'trial marker at {ns_to_seconds(mark.stamp_ns):.3f} s ignored: {error}')
 
 
 def _copier(writer: Writer, bag: BagContents, report: BagScore) -> Callable[[BagMessage], None]:

@@ -23,12 +23,12 @@ from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from facesym_ros.config.files import message_names, package_share_path
+from facesym_ros.core.timebase import NS_PER_SECOND
+
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
 STORAGE_SUFFIXES = {'.mcap': 'mcap', '.db3': 'sqlite3'}
-MESSAGE_NAMES = ('PixelBox', 'ImagePoint', 'DetectedFace', 'FaceDetections', 'FaceLandmarks', 'RegionSideMotion',
-                 'RegionMotion', 'RegionScore', 'SymmetryScore', 'TrialEvent')
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
-NS = 1_000_000_000
 BAG_VERSION = 9  # rosbag2 metadata version of Jazzy and Kilted
 
 
@@ -39,12 +39,10 @@ class BagError(ValueError):
 @cache
 def typestore() -> Typestore:
     """ROS 2 Kilted's message types plus this package's, from its .msg files (no ROS install needed)."""
-    from facesym_ros.params import package_share_file
-
     store = get_typestore(Stores.ROS2_KILTED)
     types = {}
-    for name in MESSAGE_NAMES:
-        text = package_share_file('msg', f'{name}.msg').read_text()
+    for name in message_names():
+        text = package_share_path('msg', f'{name}.msg').read_text()
         types.update(get_types_from_msg(text, f'facesym_ros/msg/{name}'))
     store.register(types)
     return store
@@ -308,7 +306,7 @@ def flush_writer(writer: Writer) -> None:
 
 def write_image_bag(path: str | Path, images: Iterable[np.ndarray], frame_rate: float, *, storage: str = 'mcap',
                     topic: str = '/image_raw', frame_id: str = 'camera', compressed: bool = False,
-                    start_ns: int = 1_700_000_000 * NS) -> int:
+                    start_ns: int = 1_700_000_000 * NS_PER_SECOND) -> int:
     """A bag of BGR images on one topic (bgr8 Image, or JPEG CompressedImage), stamped at `frame_rate`."""
     store = typestore()
     image_type = IMAGE_TYPES[1] if compressed else IMAGE_TYPES[0]
@@ -320,8 +318,8 @@ def write_image_bag(path: str | Path, images: Iterable[np.ndarray], frame_rate: 
     try:
         connection = writer.add_connection(topic, image_type, typestore=store)
         for count, image in enumerate(images, start=1):
-            stamp = start_ns + round((count - 1) * NS / frame_rate)
-            header = Header(stamp=Time(sec=stamp // NS, nanosec=stamp % NS), frame_id=frame_id)
+            stamp = start_ns + round((count - 1) * NS_PER_SECOND / frame_rate)
+            header = Header(stamp=Time(sec=stamp // NS_PER_SECOND, nanosec=stamp % NS_PER_SECOND), frame_id=frame_id)
             if compressed:
                 ok, jpeg = cv2.imencode('.jpg', image)
                 if not ok:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from facesym_ros.core.flow import RegionMotion
 from facesym_ros.core.geometry import Box, Landmarks
-from facesym_ros.core.scoring import RegionScore
+from facesym_ros.core.pipeline import FrameResult
+from facesym_ros.core.scoring import RegionScore, ScoreResult
 
 # BGR colours per region; the patient's left side is drawn solid, the right dashed-looking (thinner).
 REGION_COLOURS = {'forehead': (255, 170, 0), 'eye': (0, 215, 255), 'cheek': (255, 0, 200)}
@@ -82,3 +85,61 @@ def annotate(bgr: np.ndarray, box: Box | None, landmarks: Landmarks | None,
     draw_face(out, box, landmarks)
     draw_scores(out, scores, title, notes)
     return out
+
+
+def flow_heatmap(bgr: np.ndarray, motion: RegionMotion, vmax: float) -> np.ndarray:
+    """The frame with its thresholded flow magnitudes over the face crop (paper Fig. 4); unchanged without flow."""
+    if motion.flow_valid and motion.magnitude is not None and motion.crop_box is not None:
+        return heatmap_overlay(bgr, motion.crop_box, motion.magnitude, vmax)
+    return bgr
+
+
+def region_polygons(motion: RegionMotion) -> list[tuple[str, str, np.ndarray]]:
+    return [(side.region, side.side, side.polygon) for side in motion.regions]
+
+
+def annotated_frame(result: FrameResult, heatmap_max: float, *, scores: Sequence[RegionScore] = (),
+                    title: str = '', notes: Sequence[str] = ()) -> np.ndarray:
+    """The frame with its flow heat map, face box, landmarks, regions and a score panel."""
+    image = flow_heatmap(result.frame.bgr, result.motion, heatmap_max)
+    return annotate(image, result.track.box, result.landmarks, region_polygons(result.motion), scores=scores,
+                    title=title, notes=notes)
+
+
+class AnnotationWriter:
+    """Writes each frame's annotated image as it is scored, and at the end heatmap_total.png, the summed flow
+    of the sequence with the scores (paper Fig. 4). Keeps one frame and one sum, whatever the length."""
+
+    def __init__(self, directory: str | Path, heatmap_max: float) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.heatmap_max = heatmap_max
+        self.count = 0
+        self._total: np.ndarray | None = None
+        self._total_crop: Box | None = None
+        self._reference: FrameResult | None = None
+
+    def __call__(self, result: FrameResult) -> None:
+        motion = result.motion
+        if motion.flow_valid and motion.magnitude is not None and motion.crop_box is not None:
+            if self._total is None or self._total_crop != motion.crop_box:
+                self._total = np.zeros_like(motion.magnitude, dtype=np.float64)
+                self._total_crop = motion.crop_box
+            self._total += motion.magnitude
+        if self._reference is None or (motion.regions and not self._reference.motion.regions):
+            self._reference = result  # the first frame with regions, else the first frame
+        cv2.imwrite(str(self.directory / f'frame_{self.count:05d}.png'),
+                    annotated_frame(result, self.heatmap_max, title=f'frame {self.count}'))
+        self.count += 1
+
+    def finish(self, score: ScoreResult) -> None:
+        reference = self._reference
+        if reference is None:
+            return
+        base = reference.frame.bgr
+        total, crop = self._total, self._total_crop
+        if total is not None and crop is not None and total.max() > 0:
+            base = heatmap_overlay(base, crop, total, float(total.max()))
+        summary = annotate(base, reference.track.box, reference.landmarks, region_polygons(reference.motion),
+                           scores=score.regions, title='total flow', notes=score.quality.notes)
+        cv2.imwrite(str(self.directory / 'heatmap_total.png'), summary)

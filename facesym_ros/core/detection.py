@@ -39,7 +39,7 @@ class Detection:
 
 
 @dataclass(frozen=True)
-class DetectorConfig(Settings):
+class DetectorSettings(Settings):
     """Settings of the Haar cascade and of the tracking policy."""
 
     cascade: str = setting('haarcascade_frontalface_default.xml',
@@ -72,7 +72,7 @@ def resolve_cascade(name: str) -> Path:
 class HaarFaceDetector:
     """OpenCV's Viola-Jones detector; returns faces largest first."""
 
-    def __init__(self, config: DetectorConfig) -> None:
+    def __init__(self, config: DetectorSettings) -> None:
         self.config = config
         self.cascade_path = resolve_cascade(config.cascade)
         self._cascade = cv2.CascadeClassifier(str(self.cascade_path))
@@ -96,8 +96,9 @@ class HaarFaceDetector:
             gray, scaleFactor=cfg.scale_factor,
             minNeighbors=cfg.min_neighbors if min_neighbors is None else min_neighbors,
             outputRejectLevels=True, **kwargs)
+        # Confidences at float32, the precision FaceDetections carries.
         detections = [
-            Detection(Box(int(x) + offset_x, int(y) + offset_y, int(w), int(h)), float(weight))
+            Detection(Box(int(x) + offset_x, int(y) + offset_y, int(w), int(h)), float(np.float32(weight)))
             for (x, y, w, h), weight in zip(np.reshape(boxes, (-1, 4)), np.ravel(weights), strict=True)
         ]
         # Largest first; ties broken by position so the order never depends on OpenCV internals.

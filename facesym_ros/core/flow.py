@@ -30,7 +30,7 @@ from facesym_ros.core.settings import Settings, setting
 
 
 @dataclass(frozen=True)
-class FlowConfig(Settings):
+class FlowSettings(Settings):
     """Settings of the optical flow, the threshold and the region geometry."""
 
     threshold_factor: float = setting(6.0, 'Flow magnitudes below this factor x the mean magnitude of the face '
@@ -60,7 +60,7 @@ class FlowConfig(Settings):
         return json.dumps({'landmark_backend': landmark_backend, **asdict(self)}, sort_keys=True)
 
 
-def farneback_magnitude(previous: np.ndarray, current: np.ndarray, config: FlowConfig) -> np.ndarray:
+def farneback_magnitude(previous: np.ndarray, current: np.ndarray, config: FlowSettings) -> np.ndarray:
     """Flow magnitude [px/frame] per pixel of two same-size grayscale crops (float32)."""
     flow = cv2.calcOpticalFlowFarneback(
         previous, current, None, config.pyr_scale, config.levels, config.winsize,
@@ -96,7 +96,7 @@ class RegionSideMotion:
 
 
 @dataclass(frozen=True)
-class FrameMotion:
+class RegionMotion:
     """What RegionMotion carries for one frame; see msg/RegionMotion.msg for the fields.
 
     Float fields hold exactly the values the message can carry (float32 where
@@ -140,13 +140,12 @@ class _Anchor:
 class RegionMotionEstimator:
     """Turns a stream of (frame, face box, landmarks) into per-frame region motion."""
 
-    def __init__(self, config: FlowConfig, landmark_backend: str) -> None:
+    def __init__(self, config: FlowSettings, landmark_backend: str) -> None:
         self.config = config
         self.landmark_backend = landmark_backend
         self.method = config.method(landmark_backend)
         self._anchor: _Anchor | None = None
         self._previous: tuple[int, np.ndarray] | None = None
-        self._anchor_at_ns: int | None = None
 
     def set_landmark_backend(self, name: str) -> None:
         """Name the landmark model in the method string (the live graph learns it from the messages)."""
@@ -158,14 +157,13 @@ class RegionMotionEstimator:
         """Forget the anchor and the previous frame."""
         self._anchor = None
         self._previous = None
-        self._anchor_at_ns = None
 
-    def anchor_at(self, stamp_ns: int) -> None:
-        """Re-anchor the regions at the first frame stamped at or after stamp_ns (a trial start)."""
-        self._anchor_at_ns = int(stamp_ns)
+    def reanchor(self) -> None:
+        """The next frame defines the regions anew (a trial starts with it); no flow leads into it."""
+        self._anchor = None
 
     def update(self, frame: Frame, track_state: TrackState, box: Box | None, faces_in_image: int,
-               landmarks: Landmarks | None) -> FrameMotion:
+               landmarks: Landmarks | None) -> RegionMotion:
         confidence = landmarks.mean_confidence if landmarks is not None else None
         common = dict(
             stamp_ns=frame.stamp_ns, threshold_factor=_f32(self.config.threshold_factor),
@@ -175,15 +173,12 @@ class RegionMotionEstimator:
         if crop is None or landmarks is None:
             self._anchor = None
             self._previous = None
-            return FrameMotion(previous_stamp_ns=0, face_found=False, flow_valid=False, crop_box=None,
+            return RegionMotion(previous_stamp_ns=0, face_found=False, flow_valid=False, crop_box=None,
                                crop_mean_magnitude=0.0, threshold=0.0, magnitude_scale=1.0, regions=(),
                                head_offset=(0.0, 0.0), **common)
 
         current = crop.crop(frame.gray)
-        pending = self._anchor_at_ns is not None and frame.stamp_ns >= self._anchor_at_ns
-        if self._anchor is None or self._anchor.crop != crop or self._previous is None or pending:
-            if pending:
-                self._anchor_at_ns = None
+        if self._anchor is None or self._anchor.crop != crop or self._previous is None:
             return self._start_anchor(frame, crop, current, landmarks, common)
 
         anchor = self._anchor
@@ -195,7 +190,7 @@ class RegionMotionEstimator:
                 regions = face_regions(landmarks, **self._region_args())
                 masks = region_masks(regions, landmarks, crop)
             except RegionError:
-                return self._invalid(crop, regions, anchor.magnitude_scale, (0.0, 0.0), common)
+                return self._invalid(crop, regions, anchor.magnitude_scale, common)
 
         magnitude = farneback_magnitude(previous, current, self.config)
         if anchor.magnitude_scale != 1.0:
@@ -205,7 +200,7 @@ class RegionMotionEstimator:
             RegionSideMotion(side.region, side.side, float(kept[mask].sum(dtype=np.float64)), int(mask.sum()),
                              side.polygon)
             for side, mask in zip(regions, masks, strict=True))
-        return FrameMotion(
+        return RegionMotion(
             previous_stamp_ns=previous_stamp, face_found=True, flow_valid=True, crop_box=crop,
             crop_mean_magnitude=mean, threshold=threshold, magnitude_scale=anchor.magnitude_scale,
             regions=sides, head_offset=self._head_offset(anchor, landmarks), magnitude=kept, **common)
@@ -215,7 +210,7 @@ class RegionMotionEstimator:
         return {'forehead_height': cfg.forehead_height, 'eye_margin': cfg.eye_margin, 'mirrored': cfg.mirrored}
 
     def _start_anchor(self, frame: Frame, crop: Box, current: np.ndarray, landmarks: Landmarks,
-                      common: dict) -> FrameMotion:
+                      common: dict) -> RegionMotion:
         """This frame defines the regions; no flow leads into it."""
         self._previous = (frame.stamp_ns, current)
         try:
@@ -224,20 +219,19 @@ class RegionMotionEstimator:
             masks = region_masks(regions, landmarks, crop)
         except RegionError:
             self._anchor = None
-            return self._invalid(crop, (), 1.0, (0.0, 0.0), common)
+            return self._invalid(crop, (), 1.0, common)
         scale = _f32(self.config.reference_interocular / axes.interocular) \
             if self.config.normalize_face_size else 1.0
         self._anchor = _Anchor(crop=crop, axes=axes, stable_points=landmarks.points[list(STABLE_POINTS)],
                                regions=regions, masks=masks, magnitude_scale=scale)
-        return self._invalid(crop, regions, scale, (0.0, 0.0), common)
+        return self._invalid(crop, regions, scale, common)
 
     @staticmethod
-    def _invalid(crop: Box, regions: tuple, scale: float, head_offset: tuple[float, float],
-                 common: dict) -> FrameMotion:
+    def _invalid(crop: Box, regions: tuple, scale: float, common: dict) -> RegionMotion:
         sides = tuple(RegionSideMotion(side.region, side.side, 0.0, 0, side.polygon) for side in regions)
-        return FrameMotion(previous_stamp_ns=0, face_found=True, flow_valid=False, crop_box=crop,
+        return RegionMotion(previous_stamp_ns=0, face_found=True, flow_valid=False, crop_box=crop,
                            crop_mean_magnitude=0.0, threshold=0.0, magnitude_scale=scale, regions=sides,
-                           head_offset=head_offset, **common)
+                           head_offset=(0.0, 0.0), **common)
 
     @staticmethod
     def _head_offset(anchor: _Anchor, landmarks: Landmarks) -> tuple[float, float]:

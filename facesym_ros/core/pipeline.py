@@ -9,26 +9,26 @@ therefore identical scores.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from facesym_ros.core.detection import DetectorConfig, FaceTrack, FaceTracker, HaarFaceDetector, TrackState
-from facesym_ros.core.flow import FlowConfig, FrameMotion, RegionMotionEstimator
+from facesym_ros.core.detection import DetectorSettings, FaceTrack, FaceTracker, HaarFaceDetector, TrackState
+from facesym_ros.core.flow import FlowSettings, RegionMotion, RegionMotionEstimator
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Landmarks
 from facesym_ros.core.landmarks import LandmarkBackend
-from facesym_ros.core.landmarks.factory import LandmarkConfig, make_landmark_backend
-from facesym_ros.core.scoring import ScoreResult, ScoringConfig, score_frames
+from facesym_ros.core.landmarks.factory import LandmarkSettings, make_landmark_backend
+from facesym_ros.core.scoring import ScoreResult, ScoringSettings, TrialAccumulator
 
 STAGES = ('detection', 'landmarks', 'flow')
 
 
 @dataclass(frozen=True)
-class PipelineConfig:
-    detector: DetectorConfig = field(default_factory=DetectorConfig)
-    landmarks: LandmarkConfig = field(default_factory=LandmarkConfig)
-    flow: FlowConfig = field(default_factory=FlowConfig)
-    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+class PipelineSettings:
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    landmarks: LandmarkSettings = field(default_factory=LandmarkSettings)
+    flow: FlowSettings = field(default_factory=FlowSettings)
+    scoring: ScoringSettings = field(default_factory=ScoringSettings)
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class FrameResult:
     frame: Frame
     track: FaceTrack
     landmarks: Landmarks | None
-    motion: FrameMotion
+    motion: RegionMotion
 
 
 def predict_landmarks(backend: LandmarkBackend, frame: Frame, track: FaceTrack) -> Landmarks | None:
@@ -49,17 +49,13 @@ def predict_landmarks(backend: LandmarkBackend, frame: Frame, track: FaceTrack) 
 class FacePipeline:
     """Face tracking, landmarks and region motion for a stream of frames."""
 
-    def __init__(self, config: PipelineConfig | None = None, landmark_backend: LandmarkBackend | None = None):
-        self.config = config or PipelineConfig()
+    def __init__(self, config: PipelineSettings | None = None, landmark_backend: LandmarkBackend | None = None):
+        self.config = config or PipelineSettings()
         self.detector = HaarFaceDetector(self.config.detector)
         self.tracker = FaceTracker(self.detector)
         self.landmarks = landmark_backend or make_landmark_backend(self.config.landmarks)
         self.motion = RegionMotionEstimator(self.config.flow, self.landmarks.name)
         self.stage_seconds = dict.fromkeys(STAGES, 0.0)
-
-    def start_trial(self, stamp_ns: int) -> None:
-        """Anchor the regions at the first frame stamped at or after stamp_ns."""
-        self.motion.anchor_at(stamp_ns)
 
     def process(self, frame: Frame) -> FrameResult:
         t0 = time.perf_counter()
@@ -74,15 +70,19 @@ class FacePipeline:
         return FrameResult(frame, track, landmarks, motion)
 
 
-def score_sequence(frames: Iterable[Frame], config: PipelineConfig | None = None,
+def score_sequence(frames: Iterable[Frame], config: PipelineSettings | None = None,
                    landmark_backend: LandmarkBackend | None = None, trial_id: str = 'sequence',
-                   results: list[FrameResult] | None = None) -> ScoreResult:
-    """Score a whole sequence as one trial (the paper's setting); optionally keep per-frame results."""
+                   on_frame: Callable[[FrameResult], None] | None = None) -> ScoreResult:
+    """Score a whole sequence as one trial (the paper's setting).
+
+    Frames are scored as they come and not kept, so memory does not grow with
+    the sequence; on_frame sees each frame's result (to draw or write it).
+    """
     pipeline = FacePipeline(config, landmark_backend)
-    motions = []
+    trial = TrialAccumulator(pipeline.config.scoring, trial_id)
     for frame in frames:
         result = pipeline.process(frame)
-        motions.append(result.motion)
-        if results is not None:
-            results.append(result)
-    return score_frames(motions, pipeline.config.scoring, trial_id=trial_id)
+        trial.add(result.motion)
+        if on_frame is not None:
+            on_frame(result)
+    return trial.result()

@@ -25,8 +25,8 @@ import numpy as np
 
 from facesym_ros import __version__
 from facesym_ros.core.detection import TrackState
-from facesym_ros.core.flow import FrameMotion
-from facesym_ros.core.regions import REGION_NAMES
+from facesym_ros.core.flow import RegionMotion
+from facesym_ros.core.regions import REGION_NAMES, SIDE_NAMES
 from facesym_ros.core.settings import Settings, setting
 
 
@@ -47,7 +47,7 @@ NO_FLAGS = QualityFlag(0)
 
 
 @dataclass(frozen=True)
-class ScoringConfig(Settings):
+class ScoringSettings(Settings):
     symmetry_lambda: float = setting(3.8, 'lambda of SS = 1 - lambda |VS_left - VS_right| (paper: 3.8)',
                                      min=0.0, max=1000.0)
     max_head_motion: float = setting(0.25, 'Rigid head motion within a trial above which the score is '
@@ -188,10 +188,10 @@ class TrialAccumulator:
     the same class, so a batch score equals the running one bit for bit.
     """
 
-    def __init__(self, config: ScoringConfig, trial_id: str = '') -> None:
+    def __init__(self, config: ScoringSettings, trial_id: str = '') -> None:
         self.config = config
         self.trial_id = trial_id
-        self._sides = {(region, side): _MovementSum() for region in REGION_NAMES for side in ('left', 'right')}
+        self._sides = {(region, side): _MovementSum() for region in REGION_NAMES for side in SIDE_NAMES}
         self.frame_count = 0
         self.flow_pairs = 0
         self.first_stamp_ns = 0
@@ -203,7 +203,7 @@ class TrialAccumulator:
         self._head_motion = 0.0
         self._reference: tuple[float, float] | None = None
 
-    def add(self, frame: FrameMotion) -> None:
+    def add(self, frame: RegionMotion) -> None:
         if self.frame_count and frame.stamp_ns < self.last_stamp_ns:
             raise ValueError('frames must be added in stamp order')
         if self.frame_count:
@@ -225,7 +225,7 @@ class TrialAccumulator:
                 self._sides[(motion.region, motion.side)].add(motion.magnitude_sum, motion.pixel_count)
         self._track_quality(frame)
 
-    def _track_quality(self, frame: FrameMotion) -> None:
+    def _track_quality(self, frame: RegionMotion) -> None:
         if not frame.face_found:
             self._no_face += 1
             self._reference = None
@@ -246,7 +246,7 @@ class TrialAccumulator:
         regions = []
         empty = []
         for name in REGION_NAMES:
-            vs = {side: self._sides[(name, side)].value() for side in ('left', 'right')}
+            vs = {side: self._sides[(name, side)].value() for side in SIDE_NAMES}
             empty += [f'{name} {side}' for side, value in vs.items() if self.flow_pairs and math.isnan(value)]
             regions.append(RegionScore(name, vs['left'], vs['right'],
                                        symmetry_score(vs['left'], vs['right'], config.symmetry_lambda)))
@@ -288,7 +288,7 @@ class TrialAccumulator:
                        head_motion, flags, tuple(notes))
 
 
-def score_frames(frames: Sequence[FrameMotion], config: ScoringConfig, trial_id: str = '') -> ScoreResult:
+def score_frames(frames: Sequence[RegionMotion], config: ScoringSettings, trial_id: str = '') -> ScoreResult:
     """Score the frames of one trial (sorted by stamp first)."""
     accumulator = TrialAccumulator(config, trial_id)
     for frame in sorted(frames, key=lambda f: f.stamp_ns):

@@ -9,6 +9,7 @@ ValueError naming the setting and the reason.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -35,6 +36,8 @@ def validate(instance: Any) -> None:
             object.__setattr__(instance, field.name, value)
         if type(value) is not expected:
             raise ValueError(f'{field.name} must be a {expected.__name__}, got {value!r}')
+        if expected is float and not math.isfinite(value):
+            raise ValueError(f'{field.name} must be a finite number, got {value}')
         meta = field.metadata
         if meta.get('min') is not None and value < meta['min']:
             raise ValueError(f'{field.name} must be >= {meta["min"]}, got {value}')
@@ -61,8 +64,3 @@ def from_mapping(cls: type[S], values: Mapping[str, Any], *, source: str = 'sett
         return cls(**{key: value for key, value in values.items() if key in names})
     except TypeError as error:
         raise ValueError(f'{source}: {error}') from None
-
-
-def describe(cls: type) -> list[dataclasses.Field]:
-    """The fields of a settings class, in declaration order."""
-    return list(dataclasses.fields(cls))

@@ -12,12 +12,10 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from facesym_ros.core.detection import DetectorConfig, HaarFaceDetector
+from facesym_ros.core.detection import DetectorSettings, HaarFaceDetector
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.landmarks import LandmarkBackend
-from facesym_ros.core.regions import FaceAxes
-
-SIDES = ('left', 'right')
+from facesym_ros.core.regions import SIDE_NAMES, FaceAxes
 
 
 class NoFaceError(ValueError):
@@ -25,11 +23,11 @@ class NoFaceError(ValueError):
 
 
 def frozen_half_mask(first: Frame, side: str, landmark_backend: LandmarkBackend, *, mirrored: bool = False,
-                     detector_config: DetectorConfig | None = None, margin: float = 0.3) -> np.ndarray:
+                     detector_config: DetectorSettings | None = None, margin: float = 0.3) -> np.ndarray:
     """Boolean image mask of the patient's `side` half of the face in the first frame."""
-    if side not in SIDES:
+    if side not in SIDE_NAMES:
         raise ValueError(f'side must be left or right, got {side!r}')
-    detections = HaarFaceDetector(detector_config or DetectorConfig()).detect(first.gray)
+    detections = HaarFaceDetector(detector_config or DetectorSettings()).detect(first.gray)
     if not detections:
         raise NoFaceError('no face in the first frame: cannot split the face into halves')
     box = detections[0].box
@@ -47,7 +45,7 @@ def frozen_half_mask(first: Frame, side: str, landmark_backend: LandmarkBackend,
 
 
 def freeze_half(frames: Iterable[Frame], side: str, landmark_backend: LandmarkBackend, *,
-                mirrored: bool = False, detector_config: DetectorConfig | None = None) -> Iterator[Frame]:
+                mirrored: bool = False, detector_config: DetectorSettings | None = None) -> Iterator[Frame]:
     """The frames with the patient's `side` half of the face held at its first-frame appearance."""
     iterator = iter(frames)
     first = next(iterator, None)

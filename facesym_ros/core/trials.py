@@ -2,8 +2,9 @@
 
 A trial holds the frames stamped from its start to its stop, both in the time
 base of the image stamps, so a trial replayed from a bag holds the same
-frames as it did live. The scorer node, `facesym score-bag` and the tests all
-use this class, which decides when a score is due:
+frames as it did live. TrialController is the only way to start, stop and
+reset a trial: the scorer node, the flow node and `facesym score-bag` each
+drive one by stamp. TrialScorer, which it drives, decides when a score is due:
 
 - FINAL when a stopped trial is complete: a frame stamped after the stop
   arrived (or the caller gave up waiting and calls finish());
@@ -18,10 +19,9 @@ import enum
 from collections import deque
 from dataclasses import dataclass, field
 
-from facesym_ros.core.flow import FrameMotion
-from facesym_ros.core.scoring import ScoreResult, ScoringConfig, TrialAccumulator, score_frames
-
-NS = 1_000_000_000
+from facesym_ros.core.flow import RegionMotion, RegionMotionEstimator
+from facesym_ros.core.scoring import ScoreResult, ScoringSettings, TrialAccumulator, score_frames
+from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
 
 
 class ScoreKind(enum.IntEnum):
@@ -30,6 +30,23 @@ class ScoreKind(enum.IntEnum):
     FINAL = 0
     RUNNING = 1
     WINDOW = 2
+
+
+class TrialEventKind(enum.IntEnum):
+    """Values match TrialEvent.START, STOP, RESET."""
+
+    START = 0
+    STOP = 1
+    RESET = 2
+
+
+@dataclass(frozen=True)
+class TrialMark:
+    """A trial event in the time base of the image stamps (what a TrialEvent message carries)."""
+
+    stamp_ns: int
+    event: TrialEventKind
+    trial_id: str = ''
 
 
 class TrialError(RuntimeError):
@@ -49,17 +66,23 @@ class Trial:
 class TrialScorer:
     """Collects frame motion into trials and windows and scores them with core.scoring."""
 
-    def __init__(self, config: ScoringConfig, *, running_period: float = 0.5, window_seconds: float = 0.0,
+    def __init__(self, config: ScoringSettings, *, running_period: float = 0.5, window_seconds: float = 0.0,
                  window_period: float = 1.0, max_trial_seconds: float = 600.0) -> None:
-        self.config = config
-        self.running_period_ns = round(running_period * NS)
-        self.window_ns = round(window_seconds * NS)
-        self.window_period_ns = round(window_period * NS)
-        self.max_trial_ns = round(max_trial_seconds * NS)
+        self.configure(config, running_period=running_period, window_seconds=window_seconds,
+                       window_period=window_period, max_trial_seconds=max_trial_seconds)
         self.trial: Trial | None = None
-        self._window: deque[FrameMotion] = deque()
+        self._window: deque[RegionMotion] = deque()
         self._last_running_ns: int | None = None
         self._last_window_ns: int | None = None
+
+    def configure(self, config: ScoringSettings, *, running_period: float = 0.5, window_seconds: float = 0.0,
+                  window_period: float = 1.0, max_trial_seconds: float = 600.0) -> None:
+        """New settings; a trial already running keeps the scoring settings it started with."""
+        self.config = config
+        self.running_period_ns = seconds_to_ns(running_period)
+        self.window_ns = seconds_to_ns(window_seconds)
+        self.window_period_ns = seconds_to_ns(window_period)
+        self.max_trial_ns = seconds_to_ns(max_trial_seconds)
 
     @property
     def open(self) -> bool:
@@ -88,7 +111,7 @@ class TrialScorer:
         self._last_running_ns = None
         self._last_window_ns = None
 
-    def add(self, motion: FrameMotion) -> list[tuple[ScoreKind, ScoreResult]]:
+    def add(self, motion: RegionMotion) -> list[tuple[ScoreKind, ScoreResult]]:
         """Take one frame (in stamp order); return the scores that became due."""
         due: list[tuple[ScoreKind, ScoreResult]] = []
         stamp = motion.stamp_ns
@@ -96,7 +119,7 @@ class TrialScorer:
         if trial is not None:
             if trial.stop_ns is None and stamp - trial.start_ns > self.max_trial_ns:
                 trial.stop_ns = trial.start_ns + self.max_trial_ns
-                trial.notes.append(f'trial ended after the maximum of {self.max_trial_ns / NS:g} s')
+                trial.notes.append(f'trial ended after the maximum of {ns_to_seconds(self.max_trial_ns):g} s')
             if trial.stop_ns is not None and stamp > trial.stop_ns:
                 due.append((ScoreKind.FINAL, self.finish()))
             elif trial.score.frame_count and trial.start_ns <= stamp <= trial.score.last_stamp_ns:
@@ -134,3 +157,140 @@ class TrialScorer:
             quality = dataclasses.replace(result.quality, notes=(*result.quality.notes, *notes))
             result = dataclasses.replace(result, quality=quality)
         return result
+
+
+class TrialController:
+    """Starts, stops and resets trials at their stamps, whatever order the commands and the frames come in.
+
+    Commands are scheduled as TrialMarks and take effect as the frames' stamps
+    pass them: a START before the first frame stamped at or after it (that
+    frame anchors the regions), a STOP after the last frame stamped at or
+    before it, a RESET before the first frame at or after it. The scorer node
+    drives one with a TrialScorer, the flow node with its RegionMotionEstimator,
+    score-bag with both, so live and offline apply a mark to the same frame.
+
+    start/stop/reset check a command against the state after every scheduled
+    mark and raise TrialError when it does not fit (start while a trial runs,
+    stop with none).
+    """
+
+    def __init__(self, scorer: TrialScorer | None = None, motion: RegionMotionEstimator | None = None, *,
+                 id_prefix: str = 'trial') -> None:
+        self.scorer = scorer
+        self.motion = motion
+        self.id_prefix = id_prefix
+        self._pending: list[TrialMark] = []
+        self._started = 0
+        self._open_id: str | None = None
+
+    @property
+    def open_trial(self) -> str | None:
+        """The trial that is running once every scheduled mark has taken effect."""
+        return self._open_id
+
+    @property
+    def pending(self) -> tuple[TrialMark, ...]:
+        return tuple(self._pending)
+
+    def start(self, stamp_ns: int, trial_id: str = '') -> TrialMark:
+        if self._open_id is not None:
+            raise TrialError(f'trial {self._open_id} is still running; stop it first')
+        self._started += 1
+        mark = TrialMark(int(stamp_ns), TrialEventKind.START, trial_id or f'{self.id_prefix}-{self._started:04d}')
+        self._open_id = mark.trial_id
+        return self._schedule(mark)
+
+    def stop(self, stamp_ns: int) -> TrialMark:
+        if self._open_id is None:
+            raise TrialError('no trial is running')
+        mark = TrialMark(int(stamp_ns), TrialEventKind.STOP, self._open_id)
+        self._open_id = None
+        return self._schedule(mark)
+
+    def reset(self, stamp_ns: int) -> TrialMark:
+        self._open_id = None
+        return self._schedule(TrialMark(int(stamp_ns), TrialEventKind.RESET))
+
+    def command(self, mark: TrialMark) -> TrialMark:
+        """Schedule a mark that came from elsewhere (a TrialEvent message, a bag), keeping its trial id."""
+        if mark.event == TrialEventKind.START:
+            return self.start(mark.stamp_ns, mark.trial_id)
+        if mark.event == TrialEventKind.STOP:
+            return self.stop(mark.stamp_ns)
+        return self.reset(mark.stamp_ns)
+
+    def _schedule(self, mark: TrialMark) -> TrialMark:
+        # Stable in stamp order: marks with one stamp keep the order they were given in.
+        index = len(self._pending)
+        while index and self._pending[index - 1].stamp_ns > mark.stamp_ns:
+            index -= 1
+        self._pending.insert(index, mark)
+        return mark
+
+    def before_frame(self, stamp_ns: int) -> list[ScoreResult]:
+        """Apply the marks due before a frame of this stamp; return the FINAL scores that closes."""
+        finals: list[ScoreResult] = []
+        while self._pending and self._due(self._pending[0], stamp_ns):
+            finals += self._apply(self._pending.pop(0))
+        return finals
+
+    def add(self, motion: RegionMotion) -> list[tuple[ScoreKind, ScoreResult]]:
+        """One frame's motion (in stamp order) to the scorer; the scores that became due."""
+        assert self.scorer is not None, 'add() needs a TrialScorer'
+        due = [(ScoreKind.FINAL, final) for final in self.before_frame(motion.stamp_ns)]
+        return due + self.scorer.add(motion)
+
+    def flush(self) -> list[ScoreResult]:
+        """Apply every scheduled mark and close a stopped trial (no more frames are coming for it)."""
+        finals: list[ScoreResult] = []
+        while self._pending:
+            finals += self._apply(self._pending.pop(0))
+        trial = self.scorer.trial if self.scorer is not None else None
+        if trial is not None and trial.stop_ns is not None:
+            finals.append(self.scorer.finish())
+        return finals
+
+    def end_of_stream(self, unstopped_note: str = '') -> list[ScoreResult]:
+        """No frame follows: apply the STOP and RESET marks still scheduled (a START after the last frame would
+        hold no frame and is dropped), stop a trial left open at its last frame (noting unstopped_note), and
+        return its FINAL score."""
+        pending, self._pending = self._pending, []
+        finals: list[ScoreResult] = []
+        for mark in pending:
+            if mark.event != TrialEventKind.START:
+                finals += self._apply(mark)
+        self._open_id = None
+        scorer = self.scorer
+        if scorer is None or scorer.trial is None:
+            return finals
+        trial = scorer.trial
+        if trial.stop_ns is None:
+            if unstopped_note:
+                trial.notes.append(unstopped_note)
+            scorer.stop(max(trial.start_ns, trial.score.last_stamp_ns))
+        return [*finals, scorer.finish()]
+
+    @staticmethod
+    def _due(mark: TrialMark, stamp_ns: int) -> bool:
+        # A frame stamped exactly at a STOP still belongs to the trial.
+        return mark.stamp_ns < stamp_ns if mark.event == TrialEventKind.STOP else mark.stamp_ns <= stamp_ns
+
+    def _apply(self, mark: TrialMark) -> list[ScoreResult]:
+        finals: list[ScoreResult] = []
+        scorer = self.scorer
+        if mark.event == TrialEventKind.START:
+            if scorer is not None:
+                if scorer.trial is not None and scorer.trial.stop_ns is not None:
+                    finals.append(scorer.finish())
+                scorer.start(mark.trial_id, mark.stamp_ns)
+            if self.motion is not None:
+                self.motion.reanchor()
+        elif mark.event == TrialEventKind.STOP:
+            if scorer is not None:
+                scorer.stop(mark.stamp_ns)
+        else:
+            if scorer is not None:
+                scorer.reset()
+            if self.motion is not None:
+                self.motion.reset()
+        return finals

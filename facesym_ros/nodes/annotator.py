@@ -13,51 +13,41 @@ import sys
 
 from sensor_msgs.msg import Image
 
+from facesym_ros.config.node_settings import NodeQueueSettings
 from facesym_ros.core.annotate import annotate
 from facesym_ros.core.scoring import RegionScore
 from facesym_ros.msg import FaceLandmarks, RegionMotion, SymmetryScore
-from facesym_ros.node_settings import NodeQueueSettings
-from facesym_ros.ros.conversions import (
-    ImageConversionError,
-    bgr_to_image,
-    image_to_bgr,
-    msg_to_box,
-    msg_to_landmarks,
-    stamp_to_ns,
+from facesym_ros.ros.conversions import bgr_to_image, msg_to_box, msg_to_landmarks
+from facesym_ros.ros.node_base import (
+    CONTROL_QUEUE_DEPTH,
+    SettingsNode,
+    image_qos,
+    latched_qos,
+    pipeline_qos,
+    spin_node,
 )
-from facesym_ros.ros.node_base import SettingsNode, StampPairer, image_qos, latched_qos, pipeline_qos, spin_node
 
-WARN_PERIOD = 5.0
 KIND_NAMES = {SymmetryScore.KIND_FINAL: 'final', SymmetryScore.KIND_RUNNING: 'running',
               SymmetryScore.KIND_WINDOW: 'window'}
 
 
 class AnnotatorNode(SettingsNode):
     def __init__(self, **kwargs) -> None:
-        super().__init__('annotator', (NodeQueueSettings,), **kwargs)
+        super().__init__('annotator', **kwargs)
         depth = self.settings(NodeQueueSettings).queue_size
-        self._pairer = StampPairer(3, depth)
         self._latest_score: SymmetryScore | None = None
         self._publisher = self.create_publisher(Image, 'annotated', image_qos(depth))
-        self.create_subscription(Image, 'image', lambda m: self._add(0, m), image_qos(depth))
-        self.create_subscription(FaceLandmarks, 'landmarks', lambda m: self._add(1, m), pipeline_qos(depth))
-        self.create_subscription(RegionMotion, 'region_motion', lambda m: self._add(2, m), pipeline_qos(depth))
+        self.subscribe_paired([(Image, 'image', image_qos(depth)), (FaceLandmarks, 'landmarks', pipeline_qos(depth)),
+                               (RegionMotion, 'region_motion', pipeline_qos(depth))], self._draw, depth)
         self.create_subscription(SymmetryScore, 'score', self._on_score, latched_qos())
-        self.create_subscription(SymmetryScore, 'score_running', self._on_score, pipeline_qos(10))
+        self.create_subscription(SymmetryScore, 'score_running', self._on_score, pipeline_qos(CONTROL_QUEUE_DEPTH))
 
     def _on_score(self, msg: SymmetryScore) -> None:
         self._latest_score = msg
 
-    def _add(self, stream: int, msg) -> None:
-        pair = self._pairer.add(stream, stamp_to_ns(msg.header.stamp), msg)
-        if pair is not None:
-            self._draw(*pair)
-
     def _draw(self, image: Image, landmarks_msg: FaceLandmarks, motion: RegionMotion) -> None:
-        try:
-            bgr = image_to_bgr(image)
-        except ImageConversionError as error:
-            self.get_logger().warning(f'skipping image: {error}', throttle_duration_sec=WARN_PERIOD)
+        frame = self.frame_of(image)
+        if frame is None:
             return
         polygons = [(r.region, r.side, [(p.x, p.y) for p in r.polygon]) for r in motion.regions]
         scores, title, notes = (), 'no score yet', ()
@@ -68,7 +58,7 @@ class AnnotatorNode(SettingsNode):
             notes = tuple(score.quality_notes)
         if not landmarks_msg.face_found:
             notes = ('no face', *notes)
-        picture = annotate(bgr, msg_to_box(landmarks_msg.face_box), msg_to_landmarks(landmarks_msg), polygons,
+        picture = annotate(frame.bgr, msg_to_box(landmarks_msg.face_box), msg_to_landmarks(landmarks_msg), polygons,
                            scores=scores, title=title, notes=notes)
         self._publisher.publish(bgr_to_image(picture, image.header))
 

@@ -8,45 +8,40 @@ from __future__ import annotations
 
 import sys
 
-import cv2
 from sensor_msgs.msg import Image
 
-from facesym_ros.core.detection import DetectorConfig, FaceTracker, HaarFaceDetector, TrackState
+from facesym_ros.config.node_settings import NodeQueueSettings
+from facesym_ros.core.detection import DetectorSettings, FaceTracker, HaarFaceDetector, TrackState
 from facesym_ros.msg import FaceDetections
-from facesym_ros.node_settings import NodeQueueSettings
-from facesym_ros.ros.conversions import ImageConversionError, image_to_bgr, track_to_msg
-from facesym_ros.ros.node_base import SettingsNode, image_qos, pipeline_qos, spin_node
-
-WARN_PERIOD = 5.0
+from facesym_ros.ros.conversions import track_to_msg
+from facesym_ros.ros.node_base import WARN_PERIOD, SettingsNode, image_qos, pipeline_qos, spin_node
 
 
 class FaceDetectorNode(SettingsNode):
     """Detects the face once and keeps its box while the face stays in it (see core.detection)."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__('face_detector', (DetectorConfig, NodeQueueSettings), **kwargs)
-        self._tracker = FaceTracker(HaarFaceDetector(self.settings(DetectorConfig)))
+        super().__init__('face_detector', **kwargs)
+        self._tracker = FaceTracker(HaarFaceDetector(self.settings(DetectorSettings)))
         depth = self.settings(NodeQueueSettings).queue_size
         self._publisher = self.create_publisher(FaceDetections, 'faces', pipeline_qos(depth))
         self.create_subscription(Image, 'image', self._on_image, image_qos(depth))
 
     def check_settings(self, settings: dict) -> None:
         try:
-            HaarFaceDetector(settings[DetectorConfig])
+            HaarFaceDetector(settings[DetectorSettings])
         except FileNotFoundError as error:
             raise ValueError(str(error)) from None
 
     def settings_changed(self, previous: dict) -> None:
-        if previous[DetectorConfig] != self.settings(DetectorConfig):
-            self._tracker = FaceTracker(HaarFaceDetector(self.settings(DetectorConfig)))
+        if previous[DetectorSettings] != self.settings(DetectorSettings):
+            self._tracker = FaceTracker(HaarFaceDetector(self.settings(DetectorSettings)))
 
     def _on_image(self, msg: Image) -> None:
-        try:
-            bgr = image_to_bgr(msg)
-        except ImageConversionError as error:
-            self.get_logger().warning(f'skipping image: {error}', throttle_duration_sec=WARN_PERIOD)
+        frame = self.frame_of(msg)
+        if frame is None:
             return
-        track = self._tracker.update(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+        track = self._tracker.update(frame.gray)
         self._publisher.publish(track_to_msg(track, msg.header, self._tracker.detector.name))
         if track.state == TrackState.NO_FACE:
             self.get_logger().warning('no face in the image', throttle_duration_sec=WARN_PERIOD)

@@ -22,11 +22,12 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from facesym_ros.config.files import SAMPLE_VIDEO
+from facesym_ros.config.node_settings import ImageSourceSettings, NodeQueueSettings
+from facesym_ros.core.timebase import NS_PER_SECOND, ns_to_seconds
 from facesym_ros.core.video import FrameSource, SourceError
-from facesym_ros.node_settings import ImageSourceSettings
 from facesym_ros.ros.conversions import bgr_to_image
 from facesym_ros.ros.node_base import SettingsNode, image_qos, spin_node
-from facesym_ros.samples import SAMPLE_VIDEO
 
 CAMERA_PREFIX = 'camera:'
 
@@ -59,9 +60,10 @@ class ImageSourceNode(SettingsNode):
     """Publishes frames from a file, folder or camera at the source's (or a given) rate."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__('image_source', (ImageSourceSettings,), **kwargs)
-        self._image_publisher = self.create_publisher(Image, 'image_raw', image_qos(5))
-        self._info_publisher = self.create_publisher(CameraInfo, 'camera_info', image_qos(5))
+        super().__init__('image_source', **kwargs)
+        depth = self.settings(NodeQueueSettings).queue_size
+        self._image_publisher = self.create_publisher(Image, 'image_raw', image_qos(depth))
+        self._info_publisher = self.create_publisher(CameraInfo, 'camera_info', image_qos(depth))
         self.published = 0
         self._camera: CameraSource | None = None
         self._images: Iterator[np.ndarray] | None = None
@@ -102,7 +104,7 @@ class ImageSourceNode(SettingsNode):
             self._images = (image for _, image in frames.images())
             rate = frames.frame_rate
         rate = settings.frame_rate or rate
-        self._period_ns = round(1e9 / rate)
+        self._period_ns = round(NS_PER_SECOND / rate)
         self._started_ns: int | None = None
         self.published = 0
         self._waiting_since = self.get_clock().now()
@@ -112,7 +114,7 @@ class ImageSourceNode(SettingsNode):
     def _subscribers_ready(self, settings: ImageSourceSettings) -> bool:
         if self._image_publisher.get_subscription_count() >= settings.wait_for_subscribers:
             return True
-        waited = (self.get_clock().now() - self._waiting_since).nanoseconds / 1e9
+        waited = ns_to_seconds((self.get_clock().now() - self._waiting_since).nanoseconds)
         if waited < settings.wait_timeout:
             return False
         self.get_logger().warning(

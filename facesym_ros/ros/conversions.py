@@ -8,6 +8,7 @@ offline scores.
 
 from __future__ import annotations
 
+import importlib
 import re
 from types import SimpleNamespace
 
@@ -17,11 +18,13 @@ from rosbags.image import ImageError, message_to_cvimage
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from facesym_ros.core import flow as core_flow
+from facesym_ros.core import scoring as core_scoring
 from facesym_ros.core.detection import Detection, FaceTrack, TrackState
-from facesym_ros.core.flow import FrameMotion, RegionSideMotion
 from facesym_ros.core.geometry import Box, Landmarks
 from facesym_ros.core.scoring import Quality, QualityFlag, ScoreResult
-from facesym_ros.core.scoring import RegionScore as CoreRegionScore
+from facesym_ros.core.timebase import NS_PER_SECOND
+from facesym_ros.core.trials import TrialEventKind, TrialMark
 from facesym_ros.msg import (
     DetectedFace,
     FaceDetections,
@@ -30,10 +33,9 @@ from facesym_ros.msg import (
     PixelBox,
     RegionMotion,
     RegionScore,
+    RegionSideMotion,
     SymmetryScore,
-)
-from facesym_ros.msg import (
-    RegionSideMotion as RegionSideMotionMsg,
+    TrialEvent,
 )
 
 NO_POLYGON = np.zeros((0, 2))
@@ -43,14 +45,20 @@ class ImageConversionError(ValueError):
     """An image message that cannot be turned into a BGR picture."""
 
 
+def message_class(msgtype: str) -> type:
+    """The rclpy message class of 'pkg/msg/Name'."""
+    package, kind, name = msgtype.split('/')
+    return getattr(importlib.import_module(f'{package}.{kind}'), name)
+
+
 # -- time ---------------------------------------------------------------------------------------------------------
 
 def stamp_to_ns(stamp: Time) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+    return int(stamp.sec) * NS_PER_SECOND + int(stamp.nanosec)
 
 
 def ns_to_stamp(nanoseconds: int) -> Time:
-    return Time(sec=int(nanoseconds // 1_000_000_000), nanosec=int(nanoseconds % 1_000_000_000))
+    return Time(sec=int(nanoseconds // NS_PER_SECOND), nanosec=int(nanoseconds % NS_PER_SECOND))
 
 
 # -- images -------------------------------------------------------------------------------------------------------
@@ -166,7 +174,7 @@ def msg_to_landmarks(msg: FaceLandmarks) -> Landmarks | None:
 
 # -- region motion ------------------------------------------------------------------------------------------------
 
-def motion_to_msg(motion: FrameMotion, header: Header) -> RegionMotion:
+def motion_to_msg(motion: core_flow.RegionMotion, header: Header) -> RegionMotion:
     return RegionMotion(
         header=header,
         previous_stamp=ns_to_stamp(motion.previous_stamp_ns),
@@ -174,7 +182,7 @@ def motion_to_msg(motion: FrameMotion, header: Header) -> RegionMotion:
         crop_box=box_to_msg(motion.crop_box),
         crop_mean_magnitude=motion.crop_mean_magnitude, threshold_factor=motion.threshold_factor,
         threshold=motion.threshold, magnitude_scale=motion.magnitude_scale,
-        regions=[RegionSideMotionMsg(
+        regions=[RegionSideMotion(
             region=side.region, side=side.side, magnitude_sum=side.magnitude_sum, pixel_count=side.pixel_count,
             mean_magnitude=side.mean_magnitude,
             polygon=[ImagePoint(x=float(x), y=float(y)) for x, y in side.polygon]) for side in motion.regions],
@@ -183,20 +191,20 @@ def motion_to_msg(motion: FrameMotion, header: Header) -> RegionMotion:
         faces_in_image=motion.faces_in_image, method=motion.method)
 
 
-def msg_to_motion(msg: RegionMotion, *, with_polygons: bool = True) -> FrameMotion:
-    """The core's FrameMotion of a message; without polygons it is lighter to keep for a long trial."""
+def msg_to_motion(msg: RegionMotion, *, with_polygons: bool = True) -> core_flow.RegionMotion:
+    """The core's RegionMotion of a message; without polygons it is lighter to keep for a long trial."""
     def polygon(points) -> np.ndarray:
         if not with_polygons:
             return NO_POLYGON
         return np.array([(p.x, p.y) for p in points], dtype=np.float64).reshape(-1, 2)
 
-    return FrameMotion(
+    return core_flow.RegionMotion(
         stamp_ns=stamp_to_ns(msg.header.stamp), previous_stamp_ns=stamp_to_ns(msg.previous_stamp),
         face_found=msg.face_found, flow_valid=msg.flow_valid, crop_box=msg_to_box(msg.crop_box),
         crop_mean_magnitude=msg.crop_mean_magnitude, threshold_factor=msg.threshold_factor,
         threshold=msg.threshold, magnitude_scale=msg.magnitude_scale,
-        regions=tuple(RegionSideMotion(r.region, r.side, r.magnitude_sum, int(r.pixel_count), polygon(r.polygon))
-                      for r in msg.regions),
+        regions=tuple(core_flow.RegionSideMotion(r.region, r.side, r.magnitude_sum, int(r.pixel_count),
+                                                 polygon(r.polygon)) for r in msg.regions),
         head_offset=(msg.head_offset_x, msg.head_offset_y), landmark_confidence=msg.landmark_confidence,
         track_state=TrackState(msg.track_state), faces_in_image=int(msg.faces_in_image), method=msg.method)
 
@@ -225,7 +233,7 @@ def msg_to_score(msg: SymmetryScore) -> ScoreResult:
     return ScoreResult(
         trial_id=msg.trial_id, first_stamp_ns=stamp_to_ns(msg.first_stamp), last_stamp_ns=stamp_to_ns(msg.last_stamp),
         frame_count=int(msg.frame_count), flow_pair_count=int(msg.flow_pair_count),
-        regions=tuple(CoreRegionScore(r.region, r.vs_left, r.vs_right, r.symmetry) for r in msg.regions),
+        regions=tuple(core_scoring.RegionScore(r.region, r.vs_left, r.vs_right, r.symmetry) for r in msg.regions),
         symmetry_lambda=msg.symmetry_lambda, threshold_factor=msg.threshold_factor,
         quality=Quality(
             frames_without_face=int(msg.frames_without_face), frames_dropped=int(msg.frames_dropped),
@@ -234,3 +242,15 @@ def msg_to_score(msg: SymmetryScore) -> ScoreResult:
             max_head_motion=msg.max_head_motion, flags=QualityFlag(msg.quality_flags),
             notes=tuple(msg.quality_notes)),
         method=msg.method)
+
+
+# -- trials -------------------------------------------------------------------------------------------------------
+
+def mark_to_msg(mark: TrialMark, frame_id: str) -> TrialEvent:
+    return TrialEvent(header=Header(stamp=ns_to_stamp(mark.stamp_ns), frame_id=frame_id), event=int(mark.event),
+                      trial_id=mark.trial_id)
+
+
+def mark_of(msg: TrialEvent) -> TrialMark:
+    """The core's TrialMark of a TrialEvent (ValueError for an event kind this version does not know)."""
+    return TrialMark(stamp_to_ns(msg.header.stamp), TrialEventKind(msg.event), msg.trial_id)

@@ -1,9 +1,10 @@
 """What every facesym node shares: parameters declared from settings classes, QoS profiles, stamp pairing.
 
-Parameters are the fields of the node's settings dataclasses: each is
-declared with a descriptor (description, range or choices), checked when the
-node starts and whenever it is changed. A change that fails validation is
-rejected with the reason, and the node keeps its old values.
+Parameters are the fields of the settings dataclasses the registry
+(facesym_ros.config.registry) names for the node: each is declared with a
+descriptor (description, range or choices), checked when the node starts and
+whenever it is changed. A change that fails validation is rejected with the
+reason, and the node keeps its old values.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
@@ -19,7 +20,15 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from facesym_ros.config.registry import node as registered_node
+from facesym_ros.core.frame import Frame
+from facesym_ros.ros.conversions import ImageConversionError, image_to_bgr, stamp_to_ns
+
 S = TypeVar('S')
+WARN_PERIOD = 5.0
+"""Seconds between repeats of the same warning (rclpy throttles per call site)."""
+CONTROL_QUEUE_DEPTH = 10
+"""Depth of the control and score topics (trial events, scores): a few messages a trial, never a frame stream."""
 
 
 def image_qos(depth: int) -> QoSProfile:
@@ -34,7 +43,7 @@ def pipeline_qos(depth: int) -> QoSProfile:
                       durability=DurabilityPolicy.VOLATILE)
 
 
-def latched_qos(depth: int = 10) -> QoSProfile:
+def latched_qos(depth: int = CONTROL_QUEUE_DEPTH) -> QoSProfile:
     """Scores and trial events: reliable and transient-local, so late subscribers get the latest."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -56,11 +65,11 @@ def _descriptor(field: dataclasses.Field) -> ParameterDescriptor:
 
 
 class SettingsNode(Node):
-    """A node whose parameters are the fields of settings dataclasses."""
+    """A node whose parameters are the fields of the settings dataclasses its registry entry names."""
 
-    def __init__(self, node_name: str, settings_classes: Sequence[type], **kwargs: Any) -> None:
+    def __init__(self, node_name: str, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        self._settings_classes = tuple(settings_classes)
+        self._settings_classes = registered_node(node_name).settings_classes()
         values: dict[str, Any] = {}
         for cls in self._settings_classes:
             for field in dataclasses.fields(cls):
@@ -83,6 +92,36 @@ class SettingsNode(Node):
 
     def settings_changed(self, previous: dict[type, Any]) -> None:
         """Called after accepted parameter changes; self.settings() already holds the new values."""
+
+    def frame_of(self, image: Any) -> Frame | None:
+        """The core's Frame of an image message; None, with a warning, for an image it cannot read."""
+        try:
+            return Frame.from_bgr(image_to_bgr(image), stamp_to_ns(image.header.stamp))
+        except (ImageConversionError, ValueError) as error:
+            self.get_logger().warning(f'skipping image: {error}', throttle_duration_sec=WARN_PERIOD)
+            return None
+
+    def subscribe_paired(self, streams: Sequence[tuple[type, str, QoSProfile]], callback: Callable[..., None],
+                         depth: int) -> StampPairer:
+        """Subscribe to several topics and call callback(*messages) with the messages of one header stamp.
+
+        A message that cannot be paired is dropped, counted in the returned pairer's `unpaired` and warned of.
+        """
+        pairer = StampPairer(len(streams), depth)
+        topics = '/'.join(topic for _, topic, _ in streams)
+
+        def add(stream: int, msg: Any) -> None:
+            unpaired = pairer.unpaired
+            pair = pairer.add(stream, stamp_to_ns(msg.header.stamp), msg)
+            if pairer.unpaired > unpaired:
+                self.get_logger().warning(f'{pairer.unpaired} {topics} messages could not be paired by stamp',
+                                          throttle_duration_sec=WARN_PERIOD)
+            if pair is not None:
+                callback(*pair)
+
+        for index, (msg_type, topic, qos) in enumerate(streams):
+            self.create_subscription(msg_type, topic, lambda msg, index=index: add(index, msg), qos)
+        return pairer
 
     def _build(self, values: dict[str, Any]) -> dict[type, Any]:
         built = {}

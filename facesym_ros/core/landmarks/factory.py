@@ -9,7 +9,7 @@ from facesym_ros.core.settings import Settings, setting
 
 
 @dataclass(frozen=True)
-class LandmarkConfig(Settings):
+class LandmarkSettings(Settings):
     backend: str = setting('dlib', 'Landmark model: dlib (bundled weights, works offline) or san (the paper\'s '
                                    'network; needs model_path)', choices=('dlib', 'san'))
     model_path: str = setting('', 'Model file: empty for dlib\'s bundled model; a SAN checkpoint (.pth) for san')
@@ -22,7 +22,7 @@ class LandmarkConfig(Settings):
                              '(SAN weights are not bundled; see README)')
 
 
-def make_landmark_backend(config: LandmarkConfig) -> LandmarkBackend:
+def make_landmark_backend(config: LandmarkSettings) -> LandmarkBackend:
     """The configured backend, with its model loaded (raises if the model cannot be loaded)."""
     if config.backend == 'san':
         from facesym_ros.core.landmarks.san import SanLandmarkBackend

@@ -55,4 +55,7 @@ class ScorerNodeSettings(Settings):
                                      'that are still in the pipeline [s]', min=0.0, max=60.0)
     max_trial_seconds: float = setting(600.0, 'A trial longer than this is ended and scored (bounds memory) [s]',
                                        min=1.0, max=86400.0)
+    motion_queue_size: int = setting(50, 'Depth of the region_motion subscription; the scorer is cheap, so a '
+                                         'burst of frames waits here rather than being dropped', min=1,
+                                     max=100000, read_only=True)
     trial_prefix: str = setting('trial', 'Trial ids are <prefix>-<number>')

@@ -1,15 +1,13 @@
-"""`facesym bringup`: start the facesym graph without ROS launch.
+"""Starting the facesym graph without ROS launch (`facesym bringup`, the demo, the tests).
 
-Starts the nodes of facesym_ros.graph with the same parameter file and
-remappings as launch/facesym.launch.py: each node in its own process (the
-default), or all in one process on a multi-threaded executor (--composed).
-Ctrl-C or SIGTERM stops every node cleanly; if one node dies, the others are
-stopped too and its exit status is returned.
+Starts nodes of the registry (facesym_ros.config.registry) with the same
+parameter file and remappings as launch/facesym.launch.py: each node in its
+own process, or all in one process on a multi-threaded executor.
 """
 
 from __future__ import annotations
 
-import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -17,8 +15,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from facesym_ros.graph import GRAPH, NodeSpec, dds_environment
-from facesym_ros.params import default_params_file, load_params_file
+from facesym_ros.config.files import dds_environment
+from facesym_ros.config.registry import NodeSpec
 
 STOP_TIMEOUT = 10.0
 
@@ -94,8 +92,6 @@ class ProcessGraph:
 def run_composed(specs: Sequence[NodeSpec], params_file: Path, namespace: str = '',
                  overrides: Mapping[str, Mapping[str, str]] | None = None) -> int:
     """All nodes in this process, on a multi-threaded executor, until Ctrl-C or SIGTERM."""
-    import os
-
     import rclpy
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
@@ -117,64 +113,3 @@ def run_composed(specs: Sequence[NodeSpec], params_file: Path, namespace: str = 
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
-
-
-def source_overrides(args: argparse.Namespace) -> dict[str, dict[str, str]]:
-    image_source: dict[str, str] = {}
-    if args.source:
-        image_source['source'] = args.source
-    if args.frame_rate:
-        image_source['frame_rate'] = repr(float(args.frame_rate))
-    return {'image_source': image_source}
-
-
-def selected_specs(names: str | None) -> list[NodeSpec]:
-    if not names:
-        return list(GRAPH)
-    wanted = [name.strip() for name in names.split(',') if name.strip()]
-    unknown = set(wanted) - {spec.name for spec in GRAPH}
-    if unknown:
-        raise ValueError(f'unknown nodes: {", ".join(sorted(unknown))} (known: {", ".join(s.name for s in GRAPH)})')
-    return [spec for spec in GRAPH if spec.name in wanted]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--params-file', type=Path, help='ROS 2 parameter file (default: config/facesym.yaml)')
-    parser.add_argument('--namespace', default='', help='namespace of every node and topic')
-    parser.add_argument('--source', help="image_source's source: sample, a video, a folder or camera:<index>")
-    parser.add_argument('--frame-rate', type=float, help='image_source publishing rate [Hz]')
-    parser.add_argument('--nodes', help='comma-separated subset of nodes to start (default: all)')
-    parser.add_argument('--composed', action='store_true',
-                        help='run all nodes in this process on a multi-threaded executor')
-
-
-def bringup_command(args: argparse.Namespace) -> int:
-    params_file = (args.params_file or default_params_file()).resolve()
-    load_params_file(params_file)  # a bad file fails here, before any node starts
-    specs = selected_specs(args.nodes)
-    overrides = source_overrides(args)
-    if args.composed:
-        return run_composed(specs, params_file, args.namespace, overrides)
-
-    stopping = False
-
-    def request_stop(signum, frame) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    graph = ProcessGraph(specs, params_file, namespace=args.namespace, overrides=overrides)
-    graph.start()
-    print(f'facesym bringup: started {", ".join(graph.processes)} (Ctrl-C stops them)', file=sys.stderr)
-    status = 0
-    while not stopping:
-        died = graph.exited()
-        if died is not None:
-            name, status = died
-            print(f'facesym bringup: {name} exited with status {status}; stopping the graph', file=sys.stderr)
-            status = status or 1
-            break
-        time.sleep(0.2)
-    graph.stop()
-    return status

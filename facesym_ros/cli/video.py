@@ -1,0 +1,91 @@
+"""`facesym score` and `facesym synth`: the method on video files and folders of frames."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+
+from facesym_ros.cli.common import add_method_arguments, resolve_input, resolve_settings
+from facesym_ros.cli.output import format_table, write_json
+from facesym_ros.core.annotate import AnnotationWriter
+from facesym_ros.core.landmarks.factory import make_landmark_backend
+from facesym_ros.core.pipeline import score_sequence
+from facesym_ros.core.regions import SIDE_NAMES
+from facesym_ros.core.synth import freeze_half
+from facesym_ros.core.video import FrameSource
+
+VIDEO_SUFFIXES = {'.mp4', '.avi', '.mov', '.mkv'}
+
+
+def score_command(args: argparse.Namespace) -> int:
+    path = resolve_input(args)
+    settings = resolve_settings(args)
+    source = FrameSource.open(path, args.frame_rate)
+    backend = make_landmark_backend(settings.pipeline.landmarks)
+    writer = AnnotationWriter(args.annotate, settings.heatmap_max) if args.annotate is not None else None
+    score = score_sequence(source.frames(), settings.pipeline, backend, trial_id=path.stem, on_frame=writer)
+    print(format_table(score, title=f'{path} ({source.frame_rate:g} fps, landmarks: {backend.name})'))
+    if args.json:
+        write_json(args.json, {**score.to_json_dict(), 'input': str(path)})
+    if writer is not None:
+        writer.finish(score)
+    return 0
+
+
+def synth_command(args: argparse.Namespace) -> int:
+    path = resolve_input(args)
+    config = resolve_settings(args).pipeline
+    source = FrameSource.open(path, args.frame_rate)
+    backend = make_landmark_backend(config.landmarks)
+    frames = freeze_half(source.frames(), args.freeze, backend, mirrored=config.flow.mirrored,
+                         detector_config=config.detector)
+    output = Path(args.output)
+    # Lossy codecs change the frozen pixels a little; a folder of PNG frames keeps them exact.
+    as_video = output.suffix.lower() in VIDEO_SUFFIXES
+    (output.parent if as_video else output).mkdir(parents=True, exist_ok=True)
+    writer = None
+    count = 0
+    try:
+        for count, frame in enumerate(frames, start=1):
+            if not as_video:
+                cv2.imwrite(str(output / f'frame_{count - 1:05d}.png'), frame.bgr)
+                continue
+            if writer is None:
+                writer = cv2.VideoWriter(str(output), cv2.VideoWriter_fourcc(*'mp4v'), source.frame_rate,
+                                         (frame.width, frame.height))
+                if not writer.isOpened():
+                    raise ValueError(f'{output}: OpenCV cannot write this video format')
+            writer.write(frame.bgr)
+    finally:
+        if writer is not None:
+            writer.release()
+    print(f'{output}: {count} frames with the patient\'s {args.freeze} half frozen at frame 0', file=sys.stderr)
+    return 0
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    score = commands.add_parser(
+        'score', help='score a video file or a folder of frames (sorted by name) as one trial',
+        description='Score a video file or a folder of frames as one trial, with the paper\'s method.')
+    score.add_argument('input', nargs='?', help='video file or folder of frames')
+    score.add_argument('--sample', action='store_true', help='score the bundled sample clip')
+    score.add_argument('--json', metavar='OUT', help='write the score as JSON')
+    score.add_argument('--annotate', metavar='DIR',
+                       help='write annotated frames and heatmap_total.png (paper Fig. 4) to DIR')
+    score.add_argument('--frame-rate', type=float, help='frame rate of a folder of frames (default 30) [Hz]')
+    add_method_arguments(score)
+    score.set_defaults(run=score_command)
+
+    synth = commands.add_parser(
+        'synth', help='freeze one half of the face at its first-frame look (synthetic asymmetry)',
+        description='Make an asymmetric sequence from a symmetric one (paper section 4.1).')
+    synth.add_argument('input', nargs='?', help='video file or folder of frames')
+    synth.add_argument('output', help='output video (.mp4, .avi) or folder of PNG frames (exact pixels)')
+    synth.add_argument('--freeze', required=True, choices=SIDE_NAMES, help="the patient's side to freeze")
+    synth.add_argument('--sample', action='store_true', help='use the bundled sample clip as INPUT')
+    synth.add_argument('--frame-rate', type=float, help='frame rate of a folder of frames (default 30) [Hz]')
+    add_method_arguments(synth, heatmap=False)
+    synth.set_defaults(run=synth_command)

@@ -1,0 +1,140 @@
+"""The facesym graph, declared once: every node with its executable, parameters, topics and remappings.
+
+The console scripts (setup.py), the `ros2 run` executables (CMakeLists.txt),
+the parameter file (config/facesym.yaml), the launch file, `facesym bringup`
+and the demo all read this list. Nodes use relative topic names; the
+remappings wire them up (image_pipeline style: a node that takes images
+subscribes to `image`).
+
+Standard library only: setup.py and CMake read it before anything is
+installed (`python3 facesym_ros/config/registry.py` prints the executables).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+
+PACKAGE = 'facesym_ros'
+COMMAND = 'facesym'
+"""The command-line tool, installed beside the nodes."""
+COMMAND_MODULE = f'{PACKAGE}.cli'
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node of the graph; its name is also its executable's and its module's under facesym_ros.nodes."""
+
+    name: str
+    class_name: str
+    settings: tuple[str, ...]
+    """'module:Class' of the settings dataclasses whose fields are the node's parameters."""
+    subscribes: tuple[str, ...] = ()
+    publishes: tuple[str, ...] = ()
+    remappings: tuple[tuple[str, str], ...] = ()
+    viewer_only: bool = False
+    """Draws for people and feeds no score; the demo and benchmarks can leave it out."""
+
+    @property
+    def module(self) -> str:
+        return f'{PACKAGE}.nodes.{self.name}'
+
+    def node_class(self) -> type:
+        return getattr(importlib.import_module(self.module), self.class_name)
+
+    def settings_classes(self) -> tuple[type, ...]:
+        return tuple(_load(reference) for reference in self.settings)
+
+    def topic(self, name: str) -> str:
+        """The topic a relative name of this node is connected to, after the graph's remappings."""
+        return dict(self.remappings).get(name, name)
+
+
+def _load(reference: str) -> type:
+    module, _, attribute = reference.partition(':')
+    return getattr(importlib.import_module(module), attribute)
+
+
+_QUEUE = f'{PACKAGE}.config.node_settings:NodeQueueSettings'
+
+NODES: tuple[NodeSpec, ...] = (
+    NodeSpec('image_source', 'ImageSourceNode',
+             (f'{PACKAGE}.config.node_settings:ImageSourceSettings', _QUEUE),
+             publishes=('image_raw', 'camera_info')),
+    NodeSpec('face_detector', 'FaceDetectorNode', (f'{PACKAGE}.core.detection:DetectorSettings', _QUEUE),
+             subscribes=('image',), publishes=('faces',), remappings=(('image', 'image_raw'),)),
+    NodeSpec('landmark_detector', 'LandmarkDetectorNode',
+             (f'{PACKAGE}.core.landmarks.factory:LandmarkSettings', _QUEUE),
+             subscribes=('image', 'faces'), publishes=('landmarks',), remappings=(('image', 'image_raw'),)),
+    NodeSpec('optical_flow', 'OpticalFlowNode',
+             (f'{PACKAGE}.core.flow:FlowSettings', f'{PACKAGE}.config.node_settings:OpticalFlowNodeSettings',
+              _QUEUE),
+             subscribes=('image', 'landmarks', 'trial_events'), publishes=('region_motion', 'flow_heatmap'),
+             remappings=(('image', 'image_raw'),)),
+    NodeSpec('symmetry_scorer', 'SymmetryScorerNode',
+             (f'{PACKAGE}.core.scoring:ScoringSettings', f'{PACKAGE}.config.node_settings:ScorerNodeSettings'),
+             subscribes=('region_motion', 'trial_control'), publishes=('score', 'score_running', 'trial_events')),
+    NodeSpec('annotator', 'AnnotatorNode', (_QUEUE,),
+             subscribes=('image', 'landmarks', 'region_motion', 'score', 'score_running'),
+             publishes=('annotated',), remappings=(('image', 'flow_heatmap'),), viewer_only=True),
+)
+NODE_NAMES: tuple[str, ...] = tuple(spec.name for spec in NODES)
+SOURCE_NODE = 'image_source'
+"""The node that feeds the graph; drivers replace it on a rig, and trials start before it."""
+
+
+def node(name: str) -> NodeSpec:
+    for spec in NODES:
+        if spec.name == name:
+            return spec
+    raise ValueError(f'unknown node {name!r} (known: {", ".join(NODE_NAMES)})')
+
+
+def select(names: str | None) -> list[NodeSpec]:
+    """The nodes named in a comma-separated list, in graph order (all for None or '')."""
+    if not names:
+        return list(NODES)
+    wanted = [name.strip() for name in names.split(',') if name.strip()]
+    for name in wanted:
+        node(name)  # an unknown name is an error
+    return [spec for spec in NODES if spec.name in wanted]
+
+
+def internal_subscriptions(specs: list[NodeSpec] | tuple[NodeSpec, ...]) -> dict[str, int]:
+    """Subscriptions per topic that these nodes make to topics the graph itself publishes.
+
+    A client waits for these before it starts a trial, so that no node misses the first frames.
+    """
+    published = {topic for spec in NODES for topic in spec.publishes}
+    counts: dict[str, int] = {}
+    for spec in specs:
+        for name in spec.subscribes:
+            topic = spec.topic(name)
+            if topic in published:
+                counts[topic] = counts.get(topic, 0) + 1
+    return counts
+
+
+def executables() -> dict[str, str]:
+    """Executable name -> module with a main(), for console scripts and `ros2 run facesym_ros <name>`."""
+    return {**{spec.name: spec.module for spec in NODES}, COMMAND: COMMAND_MODULE}
+
+
+def console_scripts() -> list[str]:
+    """setup.py's console_scripts: `facesym` and `facesym_<node>`."""
+    return [f'{COMMAND} = {COMMAND_MODULE}:main',
+            *(f'{COMMAND}_{spec.name} = {spec.module}:main' for spec in NODES)]
+
+
+def run_executable(name: str) -> int:
+    """Run the executable `name` (the ros2_run/node_executable launcher dispatches here)."""
+    modules = executables()
+    if name not in modules:
+        print(f'{PACKAGE} has no executable {name!r}; known: {", ".join(modules)}', file=sys.stderr)
+        return 2
+    return int(importlib.import_module(modules[name]).main() or 0)
+
+
+if __name__ == '__main__':
+    print(';'.join(executables()))
