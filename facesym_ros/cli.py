@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from facesym_ros import cli_clinic
+
 
 def _offline_parsers(commands: argparse._SubParsersAction) -> None:
     from facesym_ros import offline
@@ -68,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     _offline_parsers(commands)
     _graph_parsers(commands)
     _bag_parsers(commands)
+    cli_clinic.add_parsers(commands)
     return parser
 
 
