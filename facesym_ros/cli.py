@@ -33,6 +33,9 @@ def _offline_parsers(commands: argparse._SubParsersAction) -> None:
     synth.add_argument('output', help='output video (.mp4, .avi) or folder of PNG frames (exact pixels)')
     synth.add_argument('--freeze', required=True, choices=('left', 'right'),
                        help="the patient's side to freeze")
+    synth.add_argument('--keep-motion', type=float, default=0.0, metavar='ALPHA',
+                       help='keep this fraction of the --freeze side\'s motion (graded severity): '
+                            '0 freezes it (default), 1 leaves it unchanged')
     synth.add_argument('--sample', action='store_true', help='use the bundled sample clip as INPUT')
     synth.add_argument('--frame-rate', type=float, help='frame rate of a folder of frames (default 30) [Hz]')
     offline.add_common_arguments(synth)

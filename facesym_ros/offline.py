@@ -14,7 +14,7 @@ from facesym_ros.core.annotate import annotate, heatmap_overlay
 from facesym_ros.core.landmarks.factory import make_landmark_backend
 from facesym_ros.core.pipeline import FacePipeline, FrameResult
 from facesym_ros.core.scoring import RegionScore, ScoreResult, score_frames
-from facesym_ros.core.synth import freeze_half
+from facesym_ros.core.synth import keep_motion_half
 from facesym_ros.core.video import FrameSource
 from facesym_ros.params import load_params_file, pipeline_config
 from facesym_ros.report import format_table, write_json
@@ -115,8 +115,11 @@ def synth_command(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     source = FrameSource.open(path, args.frame_rate)
     backend = make_landmark_backend(config.landmarks)
-    frames = freeze_half(source.frames(), args.freeze, backend, mirrored=config.flow.mirrored,
-                         detector_config=config.detector)
+    alpha = args.keep_motion
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f'--keep-motion must be a fraction in [0, 1], got {alpha}')
+    frames = keep_motion_half(source.frames(), args.freeze, alpha, backend, mirrored=config.flow.mirrored,
+                              detector_config=config.detector)
     output = Path(args.output)
     # Lossy codecs change the frozen pixels a little; a folder of PNG frames keeps them exact.
     as_video = output.suffix.lower() in VIDEO_SUFFIXES
@@ -137,5 +140,6 @@ def synth_command(args: argparse.Namespace) -> int:
     finally:
         if writer is not None:
             writer.release()
-    print(f'{output}: {count} frames with the patient\'s {args.freeze} half frozen at frame 0', file=sys.stderr)
+    what = 'frozen at frame 0' if alpha == 0.0 else f'keeping {alpha:g} of its motion'
+    print(f'{output}: {count} frames with the patient\'s {args.freeze} half {what}', file=sys.stderr)
     return 0
