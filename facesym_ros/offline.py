@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facesym_ros.core.annotate import annotate, heatmap_overlay
+from facesym_ros.core.annotate import FlowSum, annotate, heatmap_overlay
 from facesym_ros.core.landmarks.factory import make_landmark_backend
 from facesym_ros.core.pipeline import FacePipeline, FrameResult
 from facesym_ros.core.scoring import RegionScore, ScoreResult, score_frames
@@ -65,24 +65,15 @@ def annotated_frame(result: FrameResult, heatmap_max: float, *, scores: Sequence
 def write_annotations(directory: Path, results: list[FrameResult], score: ScoreResult, heatmap_max: float) -> None:
     """Per-frame annotated images and heatmap_total.png, the summed flow over the sequence (paper Fig. 4)."""
     directory.mkdir(parents=True, exist_ok=True)
-    total: np.ndarray | None = None
-    total_crop = None
+    total = FlowSum()
     for index, result in enumerate(results):
-        motion = result.motion
-        if motion.flow_valid and motion.magnitude is not None and motion.crop_box is not None:
-            if total is None or total_crop != motion.crop_box:
-                total, total_crop = np.zeros_like(motion.magnitude, dtype=np.float64), motion.crop_box
-            total += motion.magnitude
+        total.add(result.motion)
         cv2.imwrite(str(directory / f'frame_{index:05d}.png'),
                     annotated_frame(result, heatmap_max, title=f'frame {index}'))
     reference = next((r for r in results if r.motion.regions), results[0] if results else None)
     if reference is None:
         return
-    base = reference.frame.bgr
-    if total is not None and total_crop is not None and total.max() > 0:
-        base = heatmap_overlay(base, total_crop, total, float(total.max()))
-    summary = annotate(base, reference.track.box, reference.landmarks, _polygons(reference), scores=score.regions,
-                       title='total flow', notes=score.quality.notes)
+    summary = total.image(reference, scores=score.regions, notes=score.quality.notes)
     cv2.imwrite(str(directory / 'heatmap_total.png'), summary)
 
 

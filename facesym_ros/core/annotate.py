@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from facesym_ros.core.geometry import Box, Landmarks
 from facesym_ros.core.scoring import RegionScore
+
+if TYPE_CHECKING:
+    from facesym_ros.core.flow import FrameMotion
+    from facesym_ros.core.pipeline import FrameResult
 
 # BGR colours per region; the patient's left side is drawn solid, the right dashed-looking (thinner).
 REGION_COLOURS = {'forehead': (255, 170, 0), 'eye': (0, 215, 255), 'cheek': (255, 0, 200)}
@@ -82,3 +87,36 @@ def annotate(bgr: np.ndarray, box: Box | None, landmarks: Landmarks | None,
     draw_face(out, box, landmarks)
     draw_scores(out, scores, title, notes)
     return out
+
+
+def region_polygons(motion: FrameMotion) -> list[tuple[str, str, np.ndarray]]:
+    """(region, side, polygon) of every region side of a frame's motion, for draw_regions."""
+    return [(side.region, side.side, side.polygon) for side in motion.regions]
+
+
+class FlowSum:
+    """The summed thresholded flow magnitude of a sequence over the face crop (paper Fig. 4).
+
+    Frames are added one at a time, so a long session need not be kept in
+    memory. The sum restarts when the face crop changes (the face left its
+    box), like the regions do.
+    """
+
+    def __init__(self) -> None:
+        self.total: np.ndarray | None = None
+        self.crop: Box | None = None
+
+    def add(self, motion: FrameMotion) -> None:
+        if motion.flow_valid and motion.magnitude is not None and motion.crop_box is not None:
+            if self.total is None or self.crop != motion.crop_box:
+                self.total, self.crop = np.zeros_like(motion.magnitude, dtype=np.float64), motion.crop_box
+            self.total += motion.magnitude
+
+    def image(self, reference: FrameResult, *, scores: Sequence[RegionScore] = (), title: str = 'total flow',
+              notes: Sequence[str] = ()) -> np.ndarray:
+        """The reference frame with the summed heat map, its face, regions and a score panel."""
+        base = reference.frame.bgr
+        if self.total is not None and self.crop is not None and self.total.max() > 0:
+            base = heatmap_overlay(base, self.crop, self.total, float(self.total.max()))
+        return annotate(base, reference.track.box, reference.landmarks, region_polygons(reference.motion),
+                        scores=scores, title=title, notes=notes)
