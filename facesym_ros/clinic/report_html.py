@@ -207,7 +207,7 @@ def overall_plot(report: SessionReport) -> bytes:
             if r in summary.baseline and not summary.baseline[r].missing]
     if rest:
         axis.plot([x for x, _ in rest], [v for _, v in rest], 'k_', markersize=22, markeredgewidth=2,
-                  label=f'rest ({summary.baseline_task})')
+                  label=f'SS at rest ({summary.baseline_task})')
         axis.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.0, 1.0))
     axis.set_xticks(range(len(labels)), labels, fontsize=8)
     axis.set_ylim(0, 1.12)
