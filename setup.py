@@ -38,6 +38,7 @@ setup(
         'rosbags>=0.11',
         'rosbags-image>=0.10',
         'mcap>=1.1',
+        'matplotlib',
     ],
     extras_require={'san': ['torch>=2.0']},
     entry_points={

@@ -29,6 +29,18 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 vpy="$venv/bin/python"
 
+# Headless Chromium (Debian package) renders session reports in the tests. Installed when it is
+# missing and this runs as root; otherwise say how to get it.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || echo "setup: could not install chromium; the report tests need it" >&2
+  else
+    echo "setup: chromium is missing; the report tests need it: sudo apt-get install chromium" >&2
+  fi
+fi
+
 # Dependencies: reinstall only when requirements.txt or constraints.txt changed.
 deps_stamp="$venv/.facesym-deps.sha256"
 deps_hash="$(cat requirements.txt constraints.txt | sha256sum | cut -d' ' -f1)"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from facesym_ros.bag.storage import STORAGES, BagError, open_bag
 from facesym_ros.cli.common import add_method_arguments, resolve_settings
-from facesym_ros.cli.output import format_table, write_csv, write_json
+from facesym_ros.core.report import format_table, write_csv, write_json
 
 
 def record_command(args: argparse.Namespace) -> int:

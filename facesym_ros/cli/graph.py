@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 from facesym_ros.cli.common import add_params_argument
-from facesym_ros.cli.output import format_table
 from facesym_ros.config.files import SAMPLE_VIDEO, default_params_file
 from facesym_ros.config.params import load_params_file
 from facesym_ros.config.registry import NODE_NAMES, SOURCE_NODE, select
+from facesym_ros.core.report import format_table
 from facesym_ros.core.video import FrameSource
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import cv2
 
 from facesym_ros.cli.common import add_method_arguments, resolve_input, resolve_settings
-from facesym_ros.cli.output import format_table, write_json
 from facesym_ros.core.annotate import AnnotationWriter
 from facesym_ros.core.landmarks.factory import make_landmark_backend
 from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.regions import SIDE_NAMES
-from facesym_ros.core.synth import freeze_half
+from facesym_ros.core.report import format_table, write_json
+from facesym_ros.core.synth import keep_motion_half
 from facesym_ros.core.video import FrameSource
 
 VIDEO_SUFFIXES = {'.mp4', '.avi', '.mov', '.mkv'}
@@ -40,8 +40,9 @@ def synth_command(args: argparse.Namespace) -> int:
     config = resolve_settings(args).pipeline
     source = FrameSource.open(path, args.frame_rate)
     backend = make_landmark_backend(config.landmarks)
-    frames = freeze_half(source.frames(), args.freeze, backend, mirrored=config.flow.mirrored,
-                         detector_config=config.detector)
+    alpha = args.keep_motion
+    frames = keep_motion_half(source.frames(), args.freeze, alpha, backend, mirrored=config.flow.mirrored,
+                              detector_config=config.detector)
     output = Path(args.output)
     # Lossy codecs change the frozen pixels a little; a folder of PNG frames keeps them exact.
     as_video = output.suffix.lower() in VIDEO_SUFFIXES
@@ -62,7 +63,8 @@ def synth_command(args: argparse.Namespace) -> int:
     finally:
         if writer is not None:
             writer.release()
-    print(f'{output}: {count} frames with the patient\'s {args.freeze} half frozen at frame 0', file=sys.stderr)
+    what = 'frozen at frame 0' if alpha == 0.0 else f'keeping {alpha:g} of its motion'
+    print(f'{output}: {count} frames with the patient\'s {args.freeze} half {what}', file=sys.stderr)
     return 0
 
 
@@ -85,6 +87,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     synth.add_argument('input', nargs='?', help='video file or folder of frames')
     synth.add_argument('output', help='output video (.mp4, .avi) or folder of PNG frames (exact pixels)')
     synth.add_argument('--freeze', required=True, choices=SIDE_NAMES, help="the patient's side to freeze")
+    synth.add_argument('--keep-motion', type=float, default=0.0, metavar='ALPHA',
+                       help='keep this fraction of the --freeze side\'s motion (graded severity): '
+                            '0 freezes it (default), 1 leaves it unchanged')
     synth.add_argument('--sample', action='store_true', help='use the bundled sample clip as INPUT')
     synth.add_argument('--frame-rate', type=float, help='frame rate of a folder of frames (default 30) [Hz]')
     add_method_arguments(synth, heatmap=False)

@@ -95,6 +95,7 @@ def flow_heatmap(bgr: np.ndarray, motion: RegionMotion, vmax: float) -> np.ndarr
 
 
 def region_polygons(motion: RegionMotion) -> list[tuple[str, str, np.ndarray]]:
+    """(region, side, polygon) of every region side of a frame's motion, for draw_regions."""
     return [(side.region, side.side, side.polygon) for side in motion.regions]
 
 
@@ -106,6 +107,34 @@ def annotated_frame(result: FrameResult, heatmap_max: float, *, scores: Sequence
                     title=title, notes=notes)
 
 
+class FlowSum:
+    """The summed thresholded flow magnitude of a sequence over the face crop (paper Fig. 4).
+
+    Frames are added one at a time, so a long session need not be kept in
+    memory. The sum restarts when the face crop changes (the face left its
+    box), like the regions do.
+    """
+
+    def __init__(self) -> None:
+        self.total: np.ndarray | None = None
+        self.crop: Box | None = None
+
+    def add(self, motion: RegionMotion) -> None:
+        if motion.flow_valid and motion.magnitude is not None and motion.crop_box is not None:
+            if self.total is None or self.crop != motion.crop_box:
+                self.total, self.crop = np.zeros_like(motion.magnitude, dtype=np.float64), motion.crop_box
+            self.total += motion.magnitude
+
+    def image(self, reference: FrameResult, *, scores: Sequence[RegionScore] = (), title: str = 'total flow',
+              notes: Sequence[str] = ()) -> np.ndarray:
+        """The reference frame with the summed heat map, its face, regions and a score panel."""
+        base = reference.frame.bgr
+        if self.total is not None and self.crop is not None and self.total.max() > 0:
+            base = heatmap_overlay(base, self.crop, self.total, float(self.total.max()))
+        return annotate(base, reference.track.box, reference.landmarks, region_polygons(reference.motion),
+                        scores=scores, title=title, notes=notes)
+
+
 class AnnotationWriter:
     """Writes each frame's annotated image as it is scored, and at the end heatmap_total.png, the summed flow
     of the sequence with the scores (paper Fig. 4). Keeps one frame and one sum, whatever the length."""
@@ -115,31 +144,18 @@ class AnnotationWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.heatmap_max = heatmap_max
         self.count = 0
-        self._total: np.ndarray | None = None
-        self._total_crop: Box | None = None
+        self._total = FlowSum()
         self._reference: FrameResult | None = None
 
     def __call__(self, result: FrameResult) -> None:
-        motion = result.motion
-        if motion.flow_valid and motion.magnitude is not None and motion.crop_box is not None:
-            if self._total is None or self._total_crop != motion.crop_box:
-                self._total = np.zeros_like(motion.magnitude, dtype=np.float64)
-                self._total_crop = motion.crop_box
-            self._total += motion.magnitude
-        if self._reference is None or (motion.regions and not self._reference.motion.regions):
+        self._total.add(result.motion)
+        if self._reference is None or (result.motion.regions and not self._reference.motion.regions):
             self._reference = result  # the first frame with regions, else the first frame
         cv2.imwrite(str(self.directory / f'frame_{self.count:05d}.png'),
                     annotated_frame(result, self.heatmap_max, title=f'frame {self.count}'))
         self.count += 1
 
     def finish(self, score: ScoreResult) -> None:
-        reference = self._reference
-        if reference is None:
-            return
-        base = reference.frame.bgr
-        total, crop = self._total, self._total_crop
-        if total is not None and crop is not None and total.max() > 0:
-            base = heatmap_overlay(base, crop, total, float(total.max()))
-        summary = annotate(base, reference.track.box, reference.landmarks, region_polygons(reference.motion),
-                           scores=score.regions, title='total flow', notes=score.quality.notes)
-        cv2.imwrite(str(self.directory / 'heatmap_total.png'), summary)
+        if self._reference is not None:
+            summary = self._total.image(self._reference, scores=score.regions, notes=score.quality.notes)
+            cv2.imwrite(str(self.directory / 'heatmap_total.png'), summary)

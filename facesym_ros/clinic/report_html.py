@@ -1,0 +1,408 @@
+"""The session report: DIR/report.html, one self-contained printable page, and DIR/report.json.
+
+A clinician opens report.html in any browser, offline, and prints it: every
+image is embedded as a base64 PNG, the styles are inline, nothing is
+fetched. report.json holds the same numbers for software (and for the next
+session's `--compare`). Plots are drawn by matplotlib (Agg, no display).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facesym_ros import __version__
+from facesym_ros.clinic.protocol import SessionSettings
+from facesym_ros.clinic.session_score import (
+    INDEX_FORMULA,
+    SYNKINESIS_FORMULA,
+    Measure,
+    SessionSummary,
+    TaskScore,
+    score_session,
+    summarize,
+    summary_json,
+    task_json,
+)
+from facesym_ros.clinic.task_result import TaskResult
+from facesym_ros.core.regions import REGION_NAMES, SIDE_NAMES
+from facesym_ros.core.report import write_json
+
+REPORT_HTML = 'report.html'
+REPORT_JSON = 'report.json'
+SIDE_STYLE = {'left': '-', 'right': '--'}
+REGION_COLOUR = {'forehead': '#1f77b4', 'eye': '#d98c00', 'cheek': '#c2188f'}
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """Who and when, and how the session was scored."""
+
+    subject_id: str
+    session_id: str
+    date: str  # ISO date
+    settings: SessionSettings
+    protocol_source: str = ''
+
+
+@dataclass(frozen=True)
+class SessionReport:
+    info: SessionInfo
+    tasks: tuple[TaskResult, ...]
+    task_scores: tuple[TaskScore, ...]
+    summary: SessionSummary
+    history: tuple[dict, ...]  # earlier sessions' summaries, oldest first, then this one
+    payload: dict  # report.json
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def history_entry(payload: dict) -> dict:
+    """The part of a report.json the trend of later sessions needs."""
+    summary = payload['summary']
+    return {'session_id': payload['session_id'], 'date': payload['date'],
+            'regions': {region: summary['regions'][region]['value'] for region in REGION_NAMES},
+            'facesym_index': summary['facesym_index']['value']}
+
+
+def load_previous(path: str | Path) -> dict:
+    """A previous session's report.json (given as the file or its report folder)."""
+    path = Path(path)
+    file = path / REPORT_JSON if path.is_dir() else path
+    try:
+        payload = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise ValueError(f'{path}: no {REPORT_JSON} of an earlier session there') from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f'{file}: cannot read an earlier session report: {error}') from None
+    if not isinstance(payload, dict) or 'summary' not in payload or 'session_id' not in payload:
+        raise ValueError(f'{file}: not a facesym session report.json (no summary or session_id)')
+    return payload
+
+
+def _history(previous: Sequence[dict], current: dict) -> tuple[dict, ...]:
+    entries: dict[tuple[str, str], dict] = {}
+    for payload in previous:
+        for entry in [*payload.get('history', [])[:-1], history_entry(payload)]:
+            entries[(entry['date'], entry['session_id'])] = entry
+    entries.pop((current['date'], current['session_id']), None)
+    return (*(entries[key] for key in sorted(entries)), current)
+
+
+def _method(tasks: Sequence[TaskResult]) -> dict:
+    """The method settings of the session (from the first task's score; all tasks share them)."""
+    if not tasks:
+        return {}
+    score = tasks[0].score
+    method = json.loads(score.method) if score.method else {}
+    frames = method.get('frames') or [{}]
+    flow = frames[0]
+    return {'software': method.get('software', f'facesym_ros {__version__}'),
+            'symmetry_lambda': score.symmetry_lambda, 'threshold_factor': score.threshold_factor,
+            **{key: flow[key] for key in ('landmark_backend', 'regions_from', 'mirrored', 'normalize_face_size',
+                                          'remove_rigid_motion') if key in flow},
+            'max_head_motion': method.get('max_head_motion')}
+
+
+def build_session_report(tasks: Sequence[TaskResult], info: SessionInfo,
+                         previous: Sequence[dict] = ()) -> SessionReport:
+    """Score every task against the protocol and summarise the session; `previous`: earlier report.json payloads."""
+    if not tasks:
+        raise ValueError('a session report needs at least one task')
+    scores = score_session([(t.task, t.score) for t in tasks], info.settings)
+    summary = summarize(scores)
+    payload = {
+        'report': 'facesym session', 'software': f'facesym_ros {__version__}',
+        'subject_id': info.subject_id, 'session_id': info.session_id, 'date': info.date,
+        'protocol': info.protocol_source,
+        'settings': {'subtract_baseline': info.settings.subtract_baseline,
+                     'min_comovement': info.settings.min_comovement},
+        'method': _method(tasks),
+        'tasks': [],
+        'summary': summary_json(summary),
+    }
+    for result, task_score in zip(tasks, scores, strict=True):
+        entry = task_json(task_score)
+        entry['span_s'] = list(result.span) if result.span else None
+        entry['key_frame_time_s'] = result.key_frame_time_s
+        payload['tasks'].append(entry)
+    history = _history(previous, history_entry(payload))
+    payload['history'] = list(history)
+    return SessionReport(info, tuple(tasks), tuple(scores), summary, history, payload)
+
+
+# ----- pictures -------------------------------------------------------------------------------------------
+
+def _png_data(png: bytes) -> str:
+    return 'data:image/png;base64,' + base64.b64encode(png).decode('ascii')
+
+
+def _image_png(bgr: np.ndarray) -> bytes:
+    ok, encoded = cv2.imencode('.png', bgr)
+    if not ok:
+        raise ValueError('cannot encode an image as PNG')
+    return encoded.tobytes()
+
+
+def _figure_png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format='png', dpi=100, bbox_inches='tight')
+    return buffer.getvalue()
+
+
+def _figure(width: float, height: float, rows: int = 1):
+    from matplotlib.figure import Figure  # no pyplot: no global state, the Agg canvas by default
+
+    figure = Figure(figsize=(width, height))
+    axes = figure.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+    return figure, axes
+
+
+def motion_plot(result: TaskResult) -> bytes:
+    """Left and right motion of each region over the task (mean flow per pixel per frame)."""
+    figure, axes = _figure(6.4, 3.6, rows=len(REGION_NAMES))
+    times = np.asarray(result.trace.times_s)
+    for axis, region in zip(axes, REGION_NAMES, strict=True):
+        for side in SIDE_NAMES:
+            values = np.asarray(result.trace.motion[(region, side)], dtype=float)
+            axis.plot(times, values, SIDE_STYLE[side], color=REGION_COLOUR[region], label=side, linewidth=1.3)
+        role = ('primary' if region in result.task.primary else
+                'watched' if region in result.task.watch else '')
+        axis.set_ylabel(f'{region}\n{role}'.strip(), fontsize=8)
+        axis.tick_params(labelsize=7)
+        axis.grid(alpha=0.3)
+        if result.key_frame_time_s is not None:
+            axis.axvline(result.key_frame_time_s, color='grey', linewidth=0.8, linestyle=':')
+    axes[0].legend(fontsize=7, loc='upper right', ncols=2, title='patient side', title_fontsize=7)
+    axes[0].set_title(f'{result.task.name}: motion [px/frame per pixel]', fontsize=9)
+    axes[-1].set_xlabel('seconds into the task', fontsize=8)
+    return _figure_png(figure)
+
+
+def overall_plot(report: SessionReport) -> bytes:
+    """Mean SS per region over its tasks, the facesym index, and the rest baseline."""
+    figure, (axis,) = _figure(5.0, 2.8)
+    summary = report.summary
+    labels = [*REGION_NAMES, 'facesym index']
+    measures = [*(summary.region_means[r] for r in REGION_NAMES), summary.index]
+    colours = [*(REGION_COLOUR[r] for r in REGION_NAMES), '#444444']
+    for x, (measure, colour) in enumerate(zip(measures, colours, strict=True)):
+        if measure.missing:
+            axis.text(x, 0.05, 'n/a', ha='center', fontsize=8)
+            continue
+        axis.bar(x, measure.value, color=colour, alpha=0.8, width=0.6)
+        axis.text(x, measure.value + 0.02, f'{measure.value:.3f}', ha='center', fontsize=8)
+    rest = [(x, summary.baseline[r].value) for x, r in enumerate(REGION_NAMES)
+            if r in summary.baseline and not summary.baseline[r].missing]
+    if rest:
+        axis.plot([x for x, _ in rest], [v for _, v in rest], 'k_', markersize=22, markeredgewidth=2,
+                  label=f'SS at rest ({summary.baseline_task})')
+        axis.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.0, 1.0))
+    axis.set_xticks(range(len(labels)), labels, fontsize=8)
+    axis.set_ylim(0, 1.12)
+    axis.set_ylabel('SS (1 = symmetric)', fontsize=8)
+    axis.tick_params(labelsize=7)
+    axis.set_title('session summary', fontsize=9)
+    return _figure_png(figure)
+
+
+def trend_plot(history: Sequence[dict]) -> bytes:
+    """Each region's mean SS and the facesym index across sessions, oldest first."""
+    figure, (axis,) = _figure(6.0, 2.8)
+    x = np.arange(len(history))
+    for region in REGION_NAMES:
+        values = [np.nan if entry['regions'].get(region) is None else entry['regions'][region] for entry in history]
+        axis.plot(x, values, 'o-', color=REGION_COLOUR[region], label=region)
+    index = [np.nan if entry['facesym_index'] is None else entry['facesym_index'] for entry in history]
+    axis.plot(x, index, 's--', color='#444444', label='facesym index')
+    axis.set_xticks(x, [f'{entry["session_id"]}\n{entry["date"]}' for entry in history], fontsize=7)
+    axis.set_ylim(0, 1.05)
+    axis.set_ylabel('SS', fontsize=8)
+    axis.tick_params(labelsize=7)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc='lower right', ncols=2)
+    axis.set_title('trend across sessions', fontsize=9)
+    return _figure_png(figure)
+
+
+# ----- HTML -----------------------------------------------------------------------------------------------
+
+STYLE = """
+body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 11pt; margin: 16px; color: #111; }
+h1 { font-size: 17pt; margin: 0 0 4px 0; } h2 { font-size: 13pt; margin: 18px 0 6px 0; }
+h3 { font-size: 11.5pt; margin: 10px 0 4px 0; }
+table { border-collapse: collapse; margin: 4px 0; }
+th, td { border: 1px solid #999; padding: 3px 6px; vertical-align: top; font-size: 9.5pt; }
+th { background: #eee; text-align: left; }
+td.na, span.na { color: #a00; }
+.primary { font-weight: bold; } .muted { color: #555; }
+.task { break-inside: avoid; page-break-inside: avoid; border-top: 1px solid #ccc; margin-top: 10px; }
+.pictures { display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start; }
+.pictures figure { margin: 0; } figcaption { font-size: 8.5pt; color: #333; max-width: 330px; }
+img.face { height: 240px; } img.plot { width: 440px; }
+.notice { font-size: 9pt; color: #333; border: 1px solid #bbb; padding: 4px 8px; background: #fafafa; }
+@page { size: A4; margin: 12mm; }
+@media print { body { margin: 0; } }
+"""
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _fmt(measure: Measure, digits: int = 3) -> str:
+    if measure.missing:
+        return f'<span class="na" title="{_esc(measure.reason)}">n/a</span>'
+    return f'{measure.value:.{digits}f}'
+
+
+def _vs(value: float) -> str:
+    return '<span class="na">n/a</span>' if math.isnan(value) else f'{value:.4f}'
+
+
+def _cell(task_score: TaskScore, region: str) -> str:
+    result = task_score.region(region)
+    lines = []
+    if result.role in ('primary', 'baseline'):
+        label = 'SS' if result.role == 'primary' else 'SS at rest'
+        lines.append(f'<span class="primary">{label} {_fmt(result.symmetry)}</span>')
+        if result.symmetry.missing:
+            lines.append(f'<span class="na">{_esc(result.symmetry.reason)}</span>')
+    lines.append(f'VS L {_vs(result.vs_left)} · R {_vs(result.vs_right)}')
+    if result.synkinesis is not None:
+        lines.append(f'synkinesis K {_fmt(result.synkinesis)}')
+        if result.synkinesis.missing:
+            lines.append(f'<span class="na">{_esc(result.synkinesis.reason)}</span>')
+    role = {'primary': 'primary', 'watched': 'watched', 'baseline': 'rest', 'other': ''}[result.role]
+    if role:
+        lines.append(f'<span class="muted">{role}</span>')
+    return '<br>'.join(lines)
+
+
+def _quality(task_score: TaskScore) -> str:
+    notes = task_score.quality_words
+    return 'ok' if not notes else '<br>'.join(_esc(note) for note in notes)
+
+
+def _figure_html(png: bytes | None, alt: str, caption: str, css: str) -> str:
+    if png is None:
+        return f'<figure><figcaption class="na">{_esc(caption)}</figcaption></figure>'
+    return (f'<figure><img class="{css}" alt="{_esc(alt)}" src="{_png_data(png)}">'
+            f'<figcaption>{_esc(caption)}</figcaption></figure>')
+
+
+def _task_section(result: TaskResult, task_score: TaskScore) -> str:
+    task = result.task
+    span = f'{result.span[0]:g}–{result.span[1]:g} s of the recording, ' if result.span else ''
+    duration = 'operator-paced' if task.operator_paced else f'{task.duration:g} s planned'
+    weaker = (f'weaker side in this task: patient\'s {task_score.weaker_side}' if task_score.weaker_side
+              else f'weaker side: none ({task_score.weaker_reason})')
+    heat = _image_png(result.heatmap) if result.heatmap is not None else None
+    key = _image_png(result.key_frame) if result.key_frame is not None else None
+    key_caption = ('key frame: peak motion of the primary region' +
+                   (f' at {result.key_frame_time_s:.2f} s into the task' if result.key_frame_time_s is not None
+                    else '')) if key else 'no key frame: no frame of this task had flow'
+    return f"""
+<section class="task" id="section-{_esc(task.name)}">
+<h3>{_esc(task.name)} <span class="muted">— “{_esc(task.instruction)}”</span></h3>
+<p class="muted">{span}{duration}, {result.score.frame_count} frames; {_esc(weaker)}.</p>
+<div class="pictures">
+{_figure_html(heat, f'{task.name} summed flow heat map',
+              'summed flow over the task (heat map, paper Fig. 4)' if heat else 'no heat map: no flow', 'face')}
+{_figure_html(key, f'{task.name} key frame', key_caption, 'face')}
+{_figure_html(motion_plot(result), f'{task.name} motion over time',
+              'left (solid) and right (dashed) motion of each region; dotted: key frame', 'plot')}
+</div>
+</section>"""
+
+
+def render_html(report: SessionReport) -> str:
+    """report.html as text."""
+    info, summary, payload = report.info, report.summary, report.payload
+    method = payload['method']
+    method_rows = ''.join(f'<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>' for k, v in [
+        *method.items(), ('protocol', info.protocol_source or 'built in'),
+        ('subtract_baseline', info.settings.subtract_baseline), ('min_comovement', info.settings.min_comovement)])
+    header = ''.join(f'<th>{region}</th>' for region in REGION_NAMES)
+    rows = ''.join(
+        f'<tr id="task-{_esc(ts.task.name)}"><th>{_esc(ts.task.name)}</th>'
+        + ''.join(f'<td>{_cell(ts, region)}</td>' for region in REGION_NAMES)
+        + f'<td>{_esc(ts.weaker_side or "–")}</td><td>{_quality(ts)}</td></tr>'
+        for ts in report.task_scores)
+    means = ''.join(f'<td>{_fmt(summary.region_means[r])}'
+                    + (f'<br><span class="na">{_esc(summary.region_means[r].reason)}</span>'
+                       if summary.region_means[r].missing else
+                       f'<br><span class="muted">{_esc(", ".join(summary.region_tasks[r]))}</span>')
+                    + '</td>' for r in REGION_NAMES)
+    baseline = ''.join(f'<td>{_fmt(summary.baseline[r]) if r in summary.baseline else "–"}</td>'
+                       for r in REGION_NAMES)
+    index_reason = f' <span class="na">({_esc(summary.index.reason)})</span>' if summary.index.missing else ''
+    trend = ''
+    if len(report.history) > 1:
+        trend = ('<h2>Trend</h2>' + _figure_html(trend_plot(report.history), 'trend of SS across sessions',
+                                                 f'{len(report.history)} sessions, oldest first', 'plot'))
+    sections = ''.join(_task_section(r, ts) for r, ts in zip(report.tasks, report.task_scores, strict=True))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>facesym session {_esc(info.session_id)} — {_esc(info.subject_id)}</title>
+<style>{STYLE}</style></head>
+<body>
+<h1>Facial symmetry assessment</h1>
+<table>
+<tr><th>subject</th><td id="subject">{_esc(info.subject_id)}</td><th>session</th>
+<td id="session">{_esc(info.session_id)}</td><th>date</th><td id="date">{_esc(info.date)}</td></tr>
+</table>
+<p class="notice">SS: symmetry score of a region, 1 − λ·|VS left − VS right| clamped to [0, 1];
+1 = both sides move alike, 0 = strongly asymmetric. VS: mean optical-flow motion per pixel of a region side
+(patient's left and right). K: synkinesis indicator of a watched region, the share of its movement on the side
+that is weaker in the task's primary movement ({_esc(SYNKINESIS_FORMULA)}); 0.5 = alike on both sides, above 0.5
+= more co-movement on the weaker side. n/a: not computable (reason given). The facesym index is a summary of
+these measurements, not a clinical grade.</p>
+
+<h2>Summary</h2>
+<table>
+<tr><th></th>{header}<th>facesym index</th></tr>
+<tr><th>mean SS of the tasks that target the region</th>{means}
+<td id="facesym-index"><b>{_fmt(summary.index)}</b>{index_reason}</td></tr>
+<tr><th>SS at rest (baseline{', subtracted' if info.settings.subtract_baseline else ', not subtracted'})</th>
+{baseline}<td></td></tr>
+</table>
+<p class="muted">{_esc(INDEX_FORMULA)}.</p>
+{_figure_html(overall_plot(report), 'session summary', 'mean SS per region and the facesym index; '
+              'black bars: SS at rest', 'plot')}
+{trend}
+
+<h2>Tasks</h2>
+<table id="tasks">
+<tr><th>task</th>{header}<th>weaker side</th><th>quality</th></tr>
+{rows}
+</table>
+{sections}
+
+<h2>Method</h2>
+<table>{method_rows}</table>
+<p class="muted">facesym_ros {_esc(__version__)}: Haar face detection, 68 landmarks, Farneback optical flow,
+six regions (forehead, eye, cheek; patient's left and right).</p>
+</body></html>
+"""
+
+
+def write_session_report(directory: str | Path, report: SessionReport) -> Path:
+    """DIR/report.html and DIR/report.json; returns the HTML's path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    page = directory / REPORT_HTML
+    page.write_text(render_html(report), encoding='utf-8')
+    write_json(directory / REPORT_JSON, report.payload)
+    return page

@@ -1,0 +1,127 @@
+"""What the report needs of one task: its score, motion over time, summed heat map and key frame.
+
+TaskResult is the interface between whoever runs a session (the offline
+`facesym report`, later the live session runner) and the report: the runner
+scores each task's frames, and hands over the ScoreResult with the pictures.
+TaskCollector builds one from FrameResults as they arrive, keeping only
+small per-frame numbers and running sums, so a long task is not held in
+memory frame by frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from facesym_ros.clinic.protocol import ProtocolTask
+from facesym_ros.core.annotate import FlowSum, annotate, region_polygons
+from facesym_ros.core.pipeline import FrameResult
+from facesym_ros.core.regions import REGION_NAMES, SIDE_NAMES
+from facesym_ros.core.scoring import ScoreResult, ScoringSettings, score_frames
+
+PICTURE_MARGIN = 0.35  # pictures show the face box grown by this fraction on every side
+
+
+@dataclass(frozen=True)
+class MotionTrace:
+    """Per frame of a task: seconds since its first frame, and each region side's mean flow per pixel.
+
+    A frame without flow (the anchor frame, no face) holds NaN, so a plot
+    shows a gap rather than a made-up zero.
+    """
+
+    times_s: tuple[float, ...]
+    motion: dict[tuple[str, str], tuple[float, ...]]
+
+    @classmethod
+    def from_motions(cls, motions: Sequence) -> MotionTrace:
+        """From a task's per-frame motion (RegionMotion of core/flow.py), in stamp order."""
+        if not motions:
+            return cls((), {(r, s): () for r in REGION_NAMES for s in SIDE_NAMES})
+        start = motions[0].stamp_ns
+        values: dict[tuple[str, str], list[float]] = {(r, s): [] for r in REGION_NAMES for s in SIDE_NAMES}
+        for motion in motions:
+            per_side = {(side.region, side.side): side for side in motion.regions} if motion.flow_valid else {}
+            for key, series in values.items():
+                side = per_side.get(key)
+                series.append(side.magnitude_sum / side.pixel_count if side and side.pixel_count else math.nan)
+        return cls(tuple((m.stamp_ns - start) / 1e9 for m in motions), {k: tuple(v) for k, v in values.items()})
+
+    def primary_motion(self, regions: Sequence[str]) -> np.ndarray:
+        """Per frame, the summed motion of both sides of `regions` (NaN without flow)."""
+        total = np.zeros(len(self.times_s))
+        for region in regions:
+            for side in SIDE_NAMES:
+                total = total + np.asarray(self.motion[(region, side)], dtype=float)
+        return total
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One task of a session, ready to report.
+
+    heatmap and key_frame are BGR images (None: not available, the report
+    says so); span is the task's (start, stop) in seconds of the source, when known.
+    """
+
+    task: ProtocolTask
+    score: ScoreResult
+    trace: MotionTrace
+    heatmap: np.ndarray | None = None
+    key_frame: np.ndarray | None = None
+    key_frame_time_s: float | None = None
+    span: tuple[float, float] | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _face_picture(image: np.ndarray, result: FrameResult) -> np.ndarray:
+    """The image cut to the face box and some margin, for a printed page."""
+    box = result.track.box
+    if box is None:
+        return image
+    area = box.expanded(PICTURE_MARGIN).clipped(image.shape[1], image.shape[0])
+    return image if area is None else area.crop(image).copy()
+
+
+class TaskCollector:
+    """Collects one task's frames (FrameResults of the core pipeline) into a TaskResult."""
+
+    def __init__(self, task: ProtocolTask, span: tuple[float, float] | None = None) -> None:
+        self.task = task
+        self.span = span
+        self.motions: list = []
+        self.flow_sum = FlowSum()
+        self.reference: FrameResult | None = None
+        self.peak: tuple[float, FrameResult] | None = None
+
+    def add(self, result: FrameResult) -> None:
+        motion = result.motion
+        self.flow_sum.add(motion)
+        # The score needs the numbers only; the magnitude map is in the running sum already.
+        self.motions.append(dataclasses.replace(motion, magnitude=None))
+        if self.reference is None and motion.regions:
+            self.reference = result
+        if motion.flow_valid:
+            sides = [s for s in motion.regions if s.region in self.task.primary and s.pixel_count]
+            level = sum(s.magnitude_sum / s.pixel_count for s in sides)
+            if self.peak is None or level > self.peak[0]:
+                self.peak = (level, result)
+
+    def result(self, config: ScoringSettings, score: ScoreResult | None = None) -> TaskResult:
+        """The TaskResult; scored here with `config` unless the caller has the ScoreResult already."""
+        score = score or score_frames(self.motions, config, trial_id=self.task.name)
+        heatmap = key_frame = key_time = None
+        if self.reference is not None:
+            picture = self.flow_sum.image(self.reference, title='')
+            heatmap = _face_picture(picture, self.reference)
+        if self.peak is not None:
+            result = self.peak[1]
+            frame = annotate(result.frame.bgr, result.track.box, None, region_polygons(result.motion))
+            key_frame = _face_picture(frame, result)
+            key_time = (result.frame.stamp_ns - self.motions[0].stamp_ns) / 1e9
+        return TaskResult(self.task, score, MotionTrace.from_motions(self.motions), heatmap, key_frame, key_time,
+                          self.span)
