@@ -79,4 +79,4 @@ def test_keep_motion_through_the_command(tmp_path):
     bad = subprocess.run([sys.executable, '-m', 'facesym_ros.cli', 'synth', '--sample', str(tmp_path / 'x'),
                           '--freeze', 'right', '--keep-motion', '1.5'], capture_output=True, text=True,
                          timeout=300, check=False)
-    assert bad.returncode == 2 and 'keep-motion must be a fraction in [0, 1]' in bad.stderr
+    assert bad.returncode == 2 and 'fraction of motion kept must be in [0, 1]' in bad.stderr

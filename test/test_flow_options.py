@@ -29,15 +29,18 @@ def side_sums(motion) -> np.ndarray:
     return np.array([side.magnitude_sum for side in motion.regions])
 
 
-def test_normalize_face_size_scales_magnitudes_to_the_reference_interocular(clip):
-    plain = motions(clip)
-    scaled = motions(clip, normalize_face_size=True, reference_interocular=64.0)
-    scale = scaled[1].magnitude_scale
-    assert plain[1].magnitude_scale == 1.0 and 0.5 < scale < 2.0 and scale != 1.0
-    for ours, theirs in zip(plain[1:], scaled[1:], strict=True):
-        # the 6x-mean threshold is relative, so the same pixels are kept, each scaled
-        np.testing.assert_allclose(side_sums(theirs), side_sums(ours) * scale, rtol=1e-4)
-        assert theirs.threshold == pytest.approx(ours.threshold * scale, rel=1e-5)
+def test_native_face_scale_is_the_papers_unscaled_crop(clip):
+    native = motions(clip[:4], face_scale='native')
+    reference = motions(clip[:4], face_scale='reference', reference_interocular=140.0)
+    for motion in native[1:]:
+        assert motion.magnitude_scale == 1.0
+        assert motion.magnitude.shape == (motion.crop_box.height, motion.crop_box.width)
+    for motion in reference[1:]:
+        assert motion.magnitude_scale == pytest.approx(2.0, rel=0.1)  # the sample's eyes are ~70 px apart
+        assert motion.magnitude.shape[1] == round(motion.crop_box.width * motion.magnitude_scale)
+        # the regions are drawn in image pixels whatever scale the flow saw
+        for ours, theirs in zip(native[1].regions, motion.regions, strict=True):
+            np.testing.assert_allclose(ours.polygon, theirs.polygon)
 
 
 def test_remove_rigid_motion_ignores_a_head_that_shifts_as_a_whole(clip):

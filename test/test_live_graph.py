@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict
 
 import cv2
 import numpy as np
@@ -16,7 +17,8 @@ from std_msgs.msg import Header
 
 from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.config.params import load_params_file, pipeline_config
-from facesym_ros.core.pipeline import score_sequence
+from facesym_ros.core.flow import FlowSettings
+from facesym_ros.core.pipeline import PipelineSettings, score_sequence
 from facesym_ros.core.video import FrameSource
 from facesym_ros.msg import FaceDetections, SymmetryScore
 from facesym_ros.ros.conversions import bgr_to_image, msg_to_score
@@ -51,6 +53,38 @@ def write_frames(folder, frames) -> None:
     folder.mkdir()
     for index, image in enumerate(frames):
         cv2.imwrite(str(folder / f'{index:03d}.png'), image)
+
+
+def test_the_final_score_waits_for_every_frame_of_a_lagging_chain(live_graph):
+    """A flow node five times too slow for the camera: nothing is dropped, and the final score waits for it."""
+    slow = {'iterations': '30', 'winsize': '31'}
+    deep = {'queue_size': '100'}
+    graph, client = live_graph(overrides={
+        'image_source': {'source': 'sample', 'wait_for_subscribers': '4', 'frame_rate': '30.0', **deep},
+        'face_detector': deep, 'landmark_detector': deep, 'optical_flow': {**slow, **deep}})
+    images: list[int] = []
+    client.create_subscription(Image, 'image_raw', lambda msg: images.append(msg.header.stamp.sec), image_qos(100))
+    chain = [spec for spec in graph.specs if spec.name != 'image_source']
+    graph.start([spec.name for spec in chain])
+    client.wait_for_graph(chain)
+    trial = client.start_trial()
+    graph.start(['image_source'])
+    assert client.spin_until(lambda: len(images) >= 72, 30.0)
+    client.stop_trial()  # as soon as the camera has sent its last frame, long before the chain is through
+    stopped = len(client.motion_stamps)
+    final = msg_to_score(client.wait_for_final(trial, timeout=60.0))
+    settings = pipeline_config(load_params_file())
+    settings = PipelineSettings(settings.detector, settings.landmarks,
+                                FlowSettings(**{**asdict(settings.flow), 'iterations': 30, 'winsize': 31}),
+                                settings.scoring)
+    offline = score_sequence(FrameSource.open(SAMPLE_VIDEO).frames(), settings)
+    assert final.frame_count == offline.frame_count == 72
+    assert final.quality.notes == offline.quality.notes == ()
+    for ours, theirs in zip(final.regions, offline.regions, strict=True):
+        assert ours.vs_left == pytest.approx(theirs.vs_left, abs=1e-6)
+        assert ours.vs_right == pytest.approx(theirs.vs_right, abs=1e-6)
+        assert ours.symmetry == pytest.approx(theirs.symmetry, abs=1e-6)
+    assert stopped < 50, f'the flow node kept up ({stopped} of 72 frames through at the stop): no lag was tested'
 
 
 def test_no_face_and_a_face_lost_mid_trial_give_flagged_scores(live_graph, tmp_path):

@@ -31,9 +31,10 @@ class ImageSourceSettings(Settings):
 
 @dataclass(frozen=True)
 class NodeQueueSettings(Settings):
-    queue_size: int = setting(5, 'Depth of every subscription queue and of the stamp-pairing buffers; '
-                                 'older frames are dropped, never queued without bound', min=1, max=1000,
-                              read_only=True)
+    queue_size: int = setting(60, 'Frames a lagging node holds before it drops the oldest: depth of every '
+                                  'image and per-frame queue and of the stamp-pairing buffers (60: 2 s at '
+                                  '30 fps, up to 55 MB of 640x480 colour frames per image subscription)',
+                              min=1, max=10000, read_only=True)
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,14 @@ class ScorerNodeSettings(Settings):
                                    min=0.01, max=3600.0)
     running_period: float = setting(0.5, 'How often the running score of an open trial is published; 0 '
                                          'after every frame [s]', min=0.0, max=3600.0)
-    stop_grace: float = setting(1.0, 'After stop_trial, how long to wait for frames stamped before the stop '
-                                     'that are still in the pipeline [s]', min=0.0, max=60.0)
+    stop_grace: float = setting(1.0, 'After a stop, the final score comes once every frame the face detector '
+                                     'saw up to the stop has its motion, and a later frame was seen or no frame '
+                                     'came for this long (the stream ended) [s]', min=0.0, max=60.0)
+    final_timeout: float = setting(10.0, 'Longest wait after a stop for the frames before it; a final score '
+                                         'given when it runs out is flagged incomplete [s]', min=0.1, max=3600.0)
     max_trial_seconds: float = setting(600.0, 'A trial longer than this is ended and scored (bounds memory) [s]',
                                        min=1.0, max=86400.0)
-    motion_queue_size: int = setting(50, 'Depth of the region_motion subscription; the scorer is cheap, so a '
-                                         'burst of frames waits here rather than being dropped', min=1,
-                                     max=100000, read_only=True)
+    motion_queue_size: int = setting(300, 'Depth of the region_motion and faces subscriptions; the scorer is '
+                                          'cheap, so a burst of frames waits here rather than being dropped',
+                                     min=1, max=100000, read_only=True)
     trial_prefix: str = setting('trial', 'Trial ids are <prefix>-<number>')

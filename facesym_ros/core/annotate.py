@@ -28,10 +28,14 @@ TEXT_COLOUR = (255, 255, 255)
 
 def heatmap_overlay(bgr: np.ndarray, crop: Box, magnitude: np.ndarray, vmax: float, alpha: float = 0.6,
                     ) -> np.ndarray:
-    """The image with `magnitude` (the crop's flow magnitudes) blended over the crop in a jet colour map."""
+    """The image with `magnitude` (the crop's flow magnitudes, at any scale) blended over the crop in a jet
+    colour map."""
     out = bgr.copy()
     if vmax <= 0:
         return out
+    if magnitude.shape != (crop.height, crop.width):
+        magnitude = cv2.resize(magnitude.astype(np.float32), (crop.width, crop.height),
+                               interpolation=cv2.INTER_LINEAR)
     scaled = np.clip(magnitude.astype(np.float32) / float(vmax), 0.0, 1.0)
     colours = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_JET)
     patch = out[crop.y:crop.y2, crop.x:crop.x2]
@@ -121,7 +125,7 @@ class FlowSum:
 
     def add(self, motion: RegionMotion) -> None:
         if motion.flow_valid and motion.magnitude is not None and motion.crop_box is not None:
-            if self.total is None or self.crop != motion.crop_box:
+            if self.total is None or self.crop != motion.crop_box or self.total.shape != motion.magnitude.shape:
                 self.total, self.crop = np.zeros_like(motion.magnitude, dtype=np.float64), motion.crop_box
             self.total += motion.magnitude
 

@@ -8,16 +8,28 @@ state this needs over a stream of frames: the previous crop, and the anchor,
 the frame whose landmarks define the regions (the first frame, as in the
 paper; again after the face box changed or a trial started).
 
-Two departures from the paper are available as options, both off by default:
-`normalize_face_size` scales magnitudes to a reference inter-ocular distance
-so that scores of near and far faces compare; `remove_rigid_motion` subtracts
-the crop's median flow vector, so a head that shifts as a whole adds no motion.
+Two rules make the numbers mean the same on every rig:
+
+- Face scale. With face_scale = reference (the default) the crop is
+  resampled, at the anchor, so that the inter-ocular distance is
+  reference_interocular pixels; the flow, the threshold and the region masks
+  all work on that crop, so magnitudes are in reference pixels per frame and
+  a face costs about the same at any camera resolution or distance.
+  face_scale = native is the paper's unscaled crop.
+- No flow across a gap. Flow is computed only between consecutive camera
+  frames: a pair further apart than GAP_FACTOR periods (nominal_frame_rate,
+  or the median interval seen so far) gets no flow and is marked with its
+  previous stamp, so scores average the real pairs only.
+
+remove_rigid_motion (off by default, not the paper) subtracts the crop's
+median flow vector, so a head that shifts as a whole adds no motion.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections import deque
+from dataclasses import asdict, dataclass, replace
 
 import cv2
 import numpy as np
@@ -27,6 +39,10 @@ from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Box, Landmarks
 from facesym_ros.core.regions import STABLE_POINTS, FaceAxes, RegionError, face_regions, region_masks
 from facesym_ros.core.settings import Settings, setting
+from facesym_ros.core.timebase import NS_PER_SECOND
+
+GAP_FACTOR = 1.5
+"""A frame pair further apart than this many frame periods spans at least one missing frame."""
 
 
 @dataclass(frozen=True)
@@ -49,9 +65,16 @@ class FlowSettings(Settings):
     eye_margin: float = setting(0.15, 'Eye region extends this many inter-ocular distances below the eye',
                                 min=0.0, max=1.0)
     mirrored: bool = setting(False, 'Images are mirrored left-right (patient\'s left on the image left)')
-    normalize_face_size: bool = setting(False, 'Scale flow magnitudes to reference_interocular (off: the paper)')
-    reference_interocular: float = setting(64.0, 'Inter-ocular distance magnitudes are scaled to when '
-                                                 'normalize_face_size is on [px]', min=1.0, max=4096.0)
+    face_scale: str = setting('reference', 'Scale of the face crop the flow sees: reference (resampled so the '
+                                           'inter-ocular distance is reference_interocular; scores compare across '
+                                           'cameras and distances) or native (as the camera saw it; the paper)',
+                              choices=('reference', 'native'))
+    reference_interocular: float = setting(80.0, 'Inter-ocular distance of the resampled face crop; 80 is about '
+                                                 'that of the faces of CK+, the paper\'s data [px]',
+                                           min=8.0, max=1024.0)
+    nominal_frame_rate: float = setting(0.0, 'Camera frame rate: a frame pair more than 1.5 periods apart spans '
+                                             'missing frames and gets no flow; 0 takes the period from the median '
+                                             'frame interval [Hz]', min=0.0, max=1000.0)
     remove_rigid_motion: bool = setting(False, 'Subtract the median flow vector of the crop before taking '
                                                'magnitudes (off: the paper)')
 
@@ -102,7 +125,9 @@ class RegionMotion:
     Float fields hold exactly the values the message can carry (float32 where
     the message has float32), so a score computed from messages equals one
     computed from these objects. `magnitude` (the thresholded magnitude map of
-    the crop, for heat maps) is not part of the message.
+    the resampled crop, for heat maps) is not part of the message.
+    A frame with a face but no flow is an anchor (previous_stamp_ns 0) or the
+    end of a pair that spans missing frames (previous_stamp_ns set: `gap`).
     """
 
     stamp_ns: int
@@ -122,6 +147,11 @@ class RegionMotion:
     method: str
     magnitude: np.ndarray | None = None
 
+    @property
+    def gap(self) -> bool:
+        """The pair into this frame spans missing frames, so it got no flow."""
+        return self.face_found and not self.flow_valid and self.previous_stamp_ns != 0
+
 
 def _f32(value: float) -> float:
     return float(np.float32(value))
@@ -135,6 +165,29 @@ class _Anchor:
     regions: tuple
     masks: list[np.ndarray]
     magnitude_scale: float
+    size: tuple[int, int]
+    """(width, height) of the resampled crop the flow sees."""
+
+    def resample(self, gray: np.ndarray) -> np.ndarray:
+        """The crop of a frame at the analysis scale."""
+        crop = self.crop.crop(gray)
+        if self.size == (self.crop.width, self.crop.height):
+            return crop
+        shrink = self.size[0] < self.crop.width
+        return cv2.resize(crop, self.size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+    def to_crop(self, landmarks: Landmarks) -> Landmarks:
+        """Landmarks in the pixels of the resampled crop (OpenCV's pixel-centre convention)."""
+        sx, sy = self.size[0] / self.crop.width, self.size[1] / self.crop.height
+        points = (landmarks.points.astype(np.float64) - [self.crop.x, self.crop.y] + 0.5) * [sx, sy] - 0.5
+        return replace(landmarks, points=points.astype(np.float32))
+
+    def masks_for(self, landmarks: Landmarks, regions: tuple) -> list[np.ndarray]:
+        """Region masks in the resampled crop, of regions laid out in image pixels."""
+        sx, sy = self.size[0] / self.crop.width, self.size[1] / self.crop.height
+        local = tuple(replace(side, polygon=(side.polygon - [self.crop.x, self.crop.y] + 0.5) * [sx, sy] - 0.5)
+                      for side in regions)
+        return region_masks(local, self.to_crop(landmarks), Box(0, 0, *self.size))
 
 
 class RegionMotionEstimator:
@@ -146,6 +199,7 @@ class RegionMotionEstimator:
         self.method = config.method(landmark_backend)
         self._anchor: _Anchor | None = None
         self._previous: tuple[int, np.ndarray] | None = None
+        self._intervals: deque[int] = deque(maxlen=64)
 
     def set_landmark_backend(self, name: str) -> None:
         """Name the landmark model in the method string (the live graph learns it from the messages)."""
@@ -154,9 +208,23 @@ class RegionMotionEstimator:
             self.method = self.config.method(name)
 
     def reset(self) -> None:
-        """Forget the anchor and the previous frame."""
+        """Forget the anchor, the previous frame and the frame intervals seen."""
         self._anchor = None
         self._previous = None
+        self._intervals.clear()
+
+    def _spans_gap(self, interval_ns: int) -> bool:
+        """Whether a pair this far apart misses frames between (the first pair is taken as consecutive
+        when the frame rate is not given)."""
+        if self.config.nominal_frame_rate > 0:
+            period = NS_PER_SECOND / self.config.nominal_frame_rate
+        elif self._intervals:
+            period = float(np.median(self._intervals))
+        else:
+            period = None
+        if interval_ns > 0:
+            self._intervals.append(interval_ns)
+        return period is not None and interval_ns > GAP_FACTOR * period
 
     def reanchor(self) -> None:
         """The next frame defines the regions anew (a trial starts with it); no flow leads into it."""
@@ -177,24 +245,25 @@ class RegionMotionEstimator:
                                crop_mean_magnitude=0.0, threshold=0.0, magnitude_scale=1.0, regions=(),
                                head_offset=(0.0, 0.0), **common)
 
-        current = crop.crop(frame.gray)
         if self._anchor is None or self._anchor.crop != crop or self._previous is None:
-            return self._start_anchor(frame, crop, current, landmarks, common)
+            return self._start_anchor(frame, crop, landmarks, common)
 
         anchor = self._anchor
+        current = anchor.resample(frame.gray)
         previous_stamp, previous = self._previous
         self._previous = (frame.stamp_ns, current)
+        if self._spans_gap(frame.stamp_ns - previous_stamp):
+            return self._invalid(crop, anchor.regions, anchor.magnitude_scale, common,
+                                 previous_stamp_ns=previous_stamp, head_offset=self._head_offset(anchor, landmarks))
         regions, masks = anchor.regions, anchor.masks
         if self.config.regions_from == 'every_frame':
             try:
                 regions = face_regions(landmarks, **self._region_args())
-                masks = region_masks(regions, landmarks, crop)
+                masks = anchor.masks_for(landmarks, regions)
             except RegionError:
                 return self._invalid(crop, regions, anchor.magnitude_scale, common)
 
         magnitude = farneback_magnitude(previous, current, self.config)
-        if anchor.magnitude_scale != 1.0:
-            magnitude = magnitude * np.float32(anchor.magnitude_scale)
         kept, mean, threshold = threshold_magnitude(magnitude, self.config.threshold_factor)
         sides = tuple(
             RegionSideMotion(side.region, side.side, float(kept[mask].sum(dtype=np.float64)), int(mask.sum()),
@@ -209,29 +278,39 @@ class RegionMotionEstimator:
         cfg = self.config
         return {'forehead_height': cfg.forehead_height, 'eye_margin': cfg.eye_margin, 'mirrored': cfg.mirrored}
 
-    def _start_anchor(self, frame: Frame, crop: Box, current: np.ndarray, landmarks: Landmarks,
-                      common: dict) -> RegionMotion:
-        """This frame defines the regions; no flow leads into it."""
-        self._previous = (frame.stamp_ns, current)
+    def _start_anchor(self, frame: Frame, crop: Box, landmarks: Landmarks, common: dict) -> RegionMotion:
+        """This frame defines the regions and the analysis scale; no flow leads into it."""
         try:
             axes = FaceAxes.from_landmarks(landmarks)
             regions = face_regions(landmarks, **self._region_args())
-            masks = region_masks(regions, landmarks, crop)
         except RegionError:
             self._anchor = None
+            self._previous = None
             return self._invalid(crop, (), 1.0, common)
-        scale = _f32(self.config.reference_interocular / axes.interocular) \
-            if self.config.normalize_face_size else 1.0
-        self._anchor = _Anchor(crop=crop, axes=axes, stable_points=landmarks.points[list(STABLE_POINTS)],
-                               regions=regions, masks=masks, magnitude_scale=scale)
+        scale = 1.0
+        size = (crop.width, crop.height)
+        if self.config.face_scale == 'reference':
+            scale = _f32(self.config.reference_interocular / axes.interocular)
+            size = (max(8, round(crop.width * scale)), max(8, round(crop.height * scale)))
+        anchor = _Anchor(crop=crop, axes=axes, stable_points=landmarks.points[list(STABLE_POINTS)],
+                         regions=regions, masks=[], magnitude_scale=scale, size=size)
+        try:
+            anchor.masks = anchor.masks_for(landmarks, regions)
+        except RegionError:
+            self._anchor = None
+            self._previous = None
+            return self._invalid(crop, (), 1.0, common)
+        self._anchor = anchor
+        self._previous = (frame.stamp_ns, anchor.resample(frame.gray))
         return self._invalid(crop, regions, scale, common)
 
     @staticmethod
-    def _invalid(crop: Box, regions: tuple, scale: float, common: dict) -> RegionMotion:
+    def _invalid(crop: Box, regions: tuple, scale: float, common: dict, *, previous_stamp_ns: int = 0,
+                 head_offset: tuple[float, float] = (0.0, 0.0)) -> RegionMotion:
         sides = tuple(RegionSideMotion(side.region, side.side, 0.0, 0, side.polygon) for side in regions)
-        return RegionMotion(previous_stamp_ns=0, face_found=True, flow_valid=False, crop_box=crop,
-                           crop_mean_magnitude=0.0, threshold=0.0, magnitude_scale=scale, regions=sides,
-                           head_offset=(0.0, 0.0), **common)
+        return RegionMotion(previous_stamp_ns=previous_stamp_ns, face_found=True, flow_valid=False, crop_box=crop,
+                            crop_mean_magnitude=0.0, threshold=0.0, magnitude_scale=scale, regions=sides,
+                            head_offset=head_offset, **common)
 
     @staticmethod
     def _head_offset(anchor: _Anchor, landmarks: Landmarks) -> tuple[float, float]:

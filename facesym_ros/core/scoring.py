@@ -5,8 +5,9 @@
 
 computed per region side over the frames of a trial. When every frame pair
 has flow and the region keeps its M pixels, this is exactly the paper's
-formula. Pairs without flow (no face, the box changed, the anchor frame)
-contribute nothing and are not counted in N - 1; when regions follow every
+formula. Pairs without flow (no face, the box changed, the anchor frame, a
+pair that spans missing frames) contribute nothing and are not counted in
+N - 1, so VS is the mean over the real consecutive pairs; when regions follow every
 frame (regions_from = every_frame) M varies and VS is the mean over pairs of
 each pair's per-pixel motion. A score that cannot be computed (no pair with
 flow, or a region side with no pixels in the crop) is NaN and flagged, never
@@ -199,7 +200,7 @@ class TrialAccumulator:
         self._intervals: list[int] = []
         self._threshold_factor: float | None = None
         self._methods: set[str] = set()
-        self._no_face = self._low_confidence = self._multiple = self._box_changes = 0
+        self._no_face = self._low_confidence = self._multiple = self._box_changes = self._gaps = 0
         self._head_motion = 0.0
         self._reference: tuple[float, float] | None = None
 
@@ -219,6 +220,7 @@ class TrialAccumulator:
         # Reported: the factor of the first pair with flow (of the first frame while there is none).
         if (frame.flow_valid and self.flow_pairs == 0) or self._threshold_factor is None:
             self._threshold_factor = frame.threshold_factor
+        self._gaps += frame.gap
         if frame.flow_valid:
             self.flow_pairs += 1
             for motion in frame.regions:
@@ -232,7 +234,7 @@ class TrialAccumulator:
             return
         if 0.0 <= frame.landmark_confidence < self.config.min_landmark_confidence:
             self._low_confidence += 1
-        if not frame.flow_valid and frame.crop_box is not None:
+        if not frame.flow_valid and not frame.gap and frame.crop_box is not None:
             self._reference = (0.0, 0.0)  # an anchor frame: head offsets restart from here
             return
         if self._reference is None:
@@ -266,7 +268,9 @@ class TrialAccumulator:
         head_motion = float(np.float32(self._head_motion))
         checks = [
             (self._no_face > 0, QualityFlag.NO_FACE, f'{self._no_face} of {self.frame_count} frames had no face'),
-            (dropped > 0, QualityFlag.DROPPED_FRAMES, f'{dropped} frames missing (dropped or unpaired)'),
+            (dropped > 0 or self._gaps > 0, QualityFlag.DROPPED_FRAMES,
+             f'{dropped} frames missing (dropped or unpaired)'
+             + (f'; {self._gaps} frame pairs spanned the gaps and got no flow' if self._gaps else '')),
             (self._low_confidence > 0, QualityFlag.LOW_LANDMARK_CONFIDENCE,
              f'{self._low_confidence} frames with landmark confidence below {config.min_landmark_confidence}'),
             (head_motion > config.max_head_motion, QualityFlag.HEAD_MOTION,

@@ -240,13 +240,16 @@ class TrialController:
         due = [(ScoreKind.FINAL, final) for final in self.before_frame(motion.stamp_ns)]
         return due + self.scorer.add(motion)
 
-    def flush(self) -> list[ScoreResult]:
-        """Apply every scheduled mark and close a stopped trial (no more frames are coming for it)."""
+    def flush(self, note: str = '') -> list[ScoreResult]:
+        """Apply every scheduled mark and close a stopped trial (no more frames are coming for it); `note`
+        says why, in the score, when frames are missing."""
         finals: list[ScoreResult] = []
         while self._pending:
             finals += self._apply(self._pending.pop(0))
         trial = self.scorer.trial if self.scorer is not None else None
         if trial is not None and trial.stop_ns is not None:
+            if note:
+                trial.notes.append(note)
             finals.append(self.scorer.finish())
         return finals
 

@@ -30,6 +30,8 @@ from facesym_ros.ros.conversions import bgr_to_image
 from facesym_ros.ros.node_base import SettingsNode, image_qos, spin_node
 
 CAMERA_PREFIX = 'camera:'
+MATCH_SETTLE = 0.5
+"""Seconds between the wanted subscribers being matched and the first frame (wait_for_subscribers > 0)."""
 
 
 class CameraSource:
@@ -68,6 +70,7 @@ class ImageSourceNode(SettingsNode):
         self._camera: CameraSource | None = None
         self._images: Iterator[np.ndarray] | None = None
         self._waiting_since = self.get_clock().now()
+        self._matched_at = None
         self._timer = None
         self._open()
 
@@ -110,10 +113,15 @@ class ImageSourceNode(SettingsNode):
         self._waiting_since = self.get_clock().now()
         self.get_logger().info(f'publishing {settings.source} at {rate:g} Hz as frame {settings.frame_id!r}')
         self._timer = self.create_timer(1.0 / rate, self._publish_next)
+        self._timer_started_ns = self.get_clock().now().nanoseconds
 
     def _subscribers_ready(self, settings: ImageSourceSettings) -> bool:
         if self._image_publisher.get_subscription_count() >= settings.wait_for_subscribers:
-            return True
+            # Matched here does not yet mean matched at every subscriber: give discovery a moment, or the
+            # first best-effort frames can miss a subscriber that is still completing its side.
+            if self._matched_at is None:
+                self._matched_at = self.get_clock().now()
+            return ns_to_seconds((self.get_clock().now() - self._matched_at).nanoseconds) >= MATCH_SETTLE
         waited = ns_to_seconds((self.get_clock().now() - self._waiting_since).nanoseconds)
         if waited < settings.wait_timeout:
             return False
@@ -138,7 +146,9 @@ class ImageSourceNode(SettingsNode):
             return
         now = self.get_clock().now()
         if self._started_ns is None:
-            self._started_ns = now.nanoseconds
+            # The tick this call was scheduled for, never later than now: a frame is never stamped in the future.
+            ticks = (now.nanoseconds - self._timer_started_ns) // self._period_ns
+            self._started_ns = self._timer_started_ns + ticks * self._period_ns
         stamp = now if self._camera is not None else Time(
             nanoseconds=self._started_ns + self.published * self._period_ns, clock_type=now.clock_type)
         header = Header(stamp=stamp.to_msg(), frame_id=settings.frame_id)

@@ -1,6 +1,7 @@
 """symmetry_scorer: symmetry scores of trials (and, unattended, of a rolling window).
 
-Subscribes: region_motion (RegionMotion); trial_control (TrialEvent), to drive
+Subscribes: region_motion (RegionMotion); faces (FaceDetections), only to learn the
+            stamps of the frames in the pipeline; trial_control (TrialEvent), to drive
             trials by topic, e.g. the recorded trial_events of a bag being replayed.
 Publishes:  score (SymmetryScore, reliable + transient local): final trial scores;
             score_running (SymmetryScore): the running score of an open trial and,
@@ -8,12 +9,18 @@ Publishes:  score (SymmetryScore, reliable + transient local): final trial score
             local): every start, stop and reset, with the stamp it takes effect at
             and the trial's id.
 Services:   start_trial, stop_trial, reset (std_srvs/Trigger), stamped with the node clock.
+
+After a stop, the final score waits until every frame the face detector saw up
+to the stop has arrived as region motion, however far the chain lags; it is
+given when a later frame was seen or the stream went quiet for stop_grace, and
+after final_timeout at the latest, then flagged with what was missing.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+from collections import deque
 
 from rclpy.time import Time
 from std_srvs.srv import Trigger
@@ -22,8 +29,8 @@ from facesym_ros.config.node_settings import ScorerNodeSettings
 from facesym_ros.core.scoring import ScoreResult, ScoringSettings
 from facesym_ros.core.timebase import ns_to_seconds
 from facesym_ros.core.trials import ScoreKind, TrialController, TrialError, TrialEventKind, TrialMark, TrialScorer
-from facesym_ros.msg import RegionMotion, SymmetryScore, TrialEvent
-from facesym_ros.ros.conversions import mark_of, mark_to_msg, msg_to_motion, score_to_msg
+from facesym_ros.msg import FaceDetections, RegionMotion, SymmetryScore, TrialEvent
+from facesym_ros.ros.conversions import mark_of, mark_to_msg, msg_to_motion, score_to_msg, stamp_to_ns
 from facesym_ros.ros.node_base import (
     CONTROL_QUEUE_DEPTH,
     WARN_PERIOD,
@@ -51,16 +58,21 @@ class SymmetryScorerNode(SettingsNode):
                                        id_prefix=node.trial_prefix)
         self._frame_id = ''
         self._stop_requested_at: Time | None = None
+        self._stop_ns: int | None = None
+        self._face_stamps: deque[int] = deque(maxlen=node.motion_queue_size)
+        self._last_motion_ns = -1
+        self._last_input_at = self.get_clock().now()
         self._score_publisher = self.create_publisher(SymmetryScore, 'score', latched_qos())
         self._running_publisher = self.create_publisher(SymmetryScore, 'score_running',
                                                         pipeline_qos(CONTROL_QUEUE_DEPTH))
         self._event_publisher = self.create_publisher(TrialEvent, 'trial_events', latched_qos())
         self.create_subscription(RegionMotion, 'region_motion', self._on_motion, pipeline_qos(node.motion_queue_size))
+        self.create_subscription(FaceDetections, 'faces', self._on_faces, pipeline_qos(node.motion_queue_size))
         self.create_subscription(TrialEvent, 'trial_control', self._on_control, pipeline_qos(CONTROL_QUEUE_DEPTH))
         self.create_service(Trigger, 'start_trial', self._start_service)
         self.create_service(Trigger, 'stop_trial', self._stop_service)
         self.create_service(Trigger, 'reset', self._reset_service)
-        self.create_timer(0.1, self._check_grace)
+        self.create_timer(0.1, self._check_final)
 
     def _scorer_options(self) -> dict[str, float]:
         node = self.settings(ScorerNodeSettings)
@@ -80,6 +92,7 @@ class SymmetryScorerNode(SettingsNode):
         self._event_publisher.publish(mark_to_msg(mark, self._frame_id))
         if mark.event == TrialEventKind.STOP:
             self._stop_requested_at = self.get_clock().now()
+            self._stop_ns = mark.stamp_ns
         elif mark.event == TrialEventKind.RESET:
             self._stop_requested_at = None
         self.get_logger().info(f'{mark.event.name.lower()} {mark.trial_id} at {ns_to_seconds(mark.stamp_ns):.3f} s')
@@ -115,24 +128,43 @@ class SymmetryScorerNode(SettingsNode):
 
     # -- frames and scores ----------------------------------------------------------------------------------------
 
+    def _on_faces(self, msg: FaceDetections) -> None:
+        self._face_stamps.append(stamp_to_ns(msg.header.stamp))
+        self._last_input_at = self.get_clock().now()
+
     def _on_motion(self, msg: RegionMotion) -> None:
         self._frame_id = msg.header.frame_id
+        self._last_input_at = self.get_clock().now()
         motion = msg_to_motion(msg, with_polygons=False)
+        self._last_motion_ns = max(self._last_motion_ns, motion.stamp_ns)
         if self._trials.open_trial is not None and not motion.face_found:
             self.get_logger().warning('face lost during the trial; the score will be flagged',
                                       throttle_duration_sec=WARN_PERIOD)
         for kind, result in self._trials.add(motion):
             self._publish(kind, result)
 
-    def _check_grace(self) -> None:
-        """After a stop, wait stop_grace for the frames stamped before it that are still in the pipeline."""
-        if self._stop_requested_at is None:
+    def _check_final(self) -> None:
+        """After a stop: give the final score once the frames up to the stop are through, or on timeout."""
+        if self._stop_requested_at is None or self._stop_ns is None:
             return
-        waited = ns_to_seconds((self.get_clock().now() - self._stop_requested_at).nanoseconds)
-        if waited >= self.settings(ScorerNodeSettings).stop_grace:
-            self._stop_requested_at = None
-            for result in self._trials.flush():
-                self._publish(ScoreKind.FINAL, result)
+        settings = self.settings(ScorerNodeSettings)
+        now = self.get_clock().now()
+        stop = self._stop_ns
+        before = [stamp for stamp in self._face_stamps if stamp <= stop]
+        delivered = not before or self._last_motion_ns >= before[-1]
+        later_seen = self._last_motion_ns > stop or any(stamp > stop for stamp in self._face_stamps)
+        quiet = ns_to_seconds((now - self._last_input_at).nanoseconds) >= settings.stop_grace
+        waited = ns_to_seconds((now - self._stop_requested_at).nanoseconds)
+        note = ''
+        if not (delivered and (later_seen or quiet)):
+            if waited < settings.final_timeout:
+                return
+            missing = sum(stamp > self._last_motion_ns for stamp in before)
+            note = (f'incomplete: scored {waited:.1f} s after the stop, with {missing} frames before the stop '
+                    f'still missing')
+        self._stop_requested_at = None
+        for result in self._trials.flush(note):
+            self._publish(ScoreKind.FINAL, result)
 
     def _publish(self, kind: ScoreKind, result: ScoreResult) -> None:
         msg = score_to_msg(result, int(kind), self._frame_id)
