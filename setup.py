@@ -28,6 +28,7 @@ setup(
         'rosbags>=0.11',
         'rosbags-image>=0.10',
         'mcap>=1.1',
+        'apsw',
     ],
     extras_require={'san': ['torch>=2.0']},
     entry_points={
