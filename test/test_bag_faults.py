@@ -1,4 +1,4 @@
-"""Bags under faults (issue 10): a killed recorder, a damaged sqlite3 page.
+"""Bags under faults (issue 10): a killed recorder, a damaged sqlite3 page, a bad MCAP chunk.
 
 Each fault ends in the right result, a result whose problems name the fault,
 or a one-line error with exit status 2; and every message flushed before a
@@ -16,11 +16,14 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import apsw
 import numpy as np
 import pytest
+from mcap.records import Chunk, Message
+from mcap.stream_reader import StreamReader, breakup_chunk
 
 from facesym_ros.bag.record import FLUSH_PERIOD
 from facesym_ros.bag.storage import NS, open_bag, typestore, write_image_bag
@@ -245,3 +248,50 @@ def test_a_sqlite3_bag_with_nothing_readable_gets_a_one_line_error(tmp_path, cli
         assert result.returncode == 2, result.stderr
         [line] = result.stderr.strip().splitlines()
         assert reason in line and 'Traceback' not in result.stderr
+
+
+# -- MCAP chunk CRCs ------------------------------------------------------------------------------------------------
+
+def _mcap_chunks(path: Path) -> list[tuple[int, Chunk]]:
+    """(offset of the chunk's data, chunk) of every chunk record, in file order (readable even without a summary)."""
+    chunks = []
+    with path.open('rb') as stream:
+        try:
+            for record in StreamReader(stream, emit_chunks=True).records:
+                if isinstance(record, Chunk):
+                    chunks.append((stream.tell() - len(record.data), record))
+        except Exception:
+            pass
+    return chunks
+
+
+def test_mcap_chunks_carry_crcs_and_a_bad_chunk_is_reported_and_skipped(tmp_path, clip):
+    bag = tmp_path / 'rotten'
+    write_image_bag(bag, clip, FRAME_RATE)
+    mcap = bag / 'rotten.mcap'
+    chunks = _mcap_chunks(mcap)
+    assert len(chunks) > 3
+    assert all(chunk.uncompressed_crc == zlib.crc32(chunk.data) != 0 for _, chunk in chunks)
+
+    offset, chunk = chunks[len(chunks) // 2]
+    lost = sum(isinstance(record, Message) for record in breakup_chunk(chunk))
+    data = bytearray(mcap.read_bytes())
+    data[offset + len(chunk.data) // 2] ^= 0x10  # one flipped bit in an archived bag
+    mcap.write_bytes(data)
+
+    reviewed = tmp_path / 'reviewed'
+    report = score_json(bag, tmp_path, '--output-bag', reviewed)
+    assert report['frames_read'] == FRAMES - lost
+    [problem] = [p for p in report['problems'] if 'CRC mismatch' in p]
+    assert f'its {lost} messages (/image_raw {lost}) are skipped' in problem
+    # what score-bag writes carries CRCs too
+    written = _mcap_chunks(reviewed / 'reviewed.mcap')
+    assert written and all(c.uncompressed_crc == zlib.crc32(c.data) != 0 for _, c in written)
+
+    # without summary and metadata.yaml (a recorder that never finished), the record-by-record read checks too
+    (bag / 'metadata.yaml').unlink()
+    last_offset, last = chunks[-1]
+    mcap.write_bytes(bytes(data[:last_offset + len(last.data)]))
+    stamps, problems = _stamps(bag)
+    assert len(stamps) == FRAMES - lost
+    assert any('CRC mismatch' in p and f'its {lost} messages' in p for p in problems), problems

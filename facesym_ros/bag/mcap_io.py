@@ -1,7 +1,13 @@
-"""MCAP files read chunk by chunk, with the CRCs checked.
+"""MCAP files: written through the mcap library with every chunk's CRC, read chunk by chunk with the CRCs checked.
 
-Reading checks each chunk's CRC, where its writer stored one. A chunk that
-does not match (or cannot be decompressed or parsed) is reported with the number of messages it held, and
+rosbags' own MCAP writer stores 0 ("not computed") as the CRC of every chunk,
+so bit rot in an archived bag would never be noticed. `McapStorage` plugs the
+mcap library's writer (CRC-32 of each chunk and of the summary) into rosbags'
+Writer in its place; the layout is what rosbag2 writes (profile ros2, ros2msg
+schemas, cdr channels with their offered QoS, the rosbag2 metadata record).
+
+Reading checks each chunk's CRC. A chunk that does not match (or cannot be
+decompressed or parsed) is reported with the number of messages it held, and
 reading goes on with the next chunk. Files with a summary are read through
 their chunk index, skipping chunks without the wanted topics; files without
 one (a writer that never finished) are read record by record up to the first
@@ -15,7 +21,9 @@ import io
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 from mcap.data_stream import ReadDataStream
@@ -23,10 +31,85 @@ from mcap.exceptions import EndOfFile, McapError
 from mcap.reader import SeekingReader
 from mcap.records import Channel, Chunk, ChunkIndex, Message, MessageIndex, Schema
 from mcap.stream_reader import StreamReader, breakup_chunk
+from mcap.writer import CompressionType
+from mcap.writer import Writer as McapWriter
+from rosbags.interfaces import Connection, MessageDefinitionFormat
+from rosbags.rosbag2 import WriterError
+from rosbags.rosbag2.enums import CompressionMode
 
 MAGIC = b'\x89MCAP0\r\n'
+CHUNK_SIZE = 1 << 20  # as rosbags and rosbag2 write them
 # What the mcap library raises on a damaged record or chunk
 READ_ERRORS = (McapError, ValueError, EOFError, OSError, KeyError, IndexError, MemoryError, struct.error)
+
+
+# -- writing --------------------------------------------------------------------------------------------------------
+
+class McapStorage:
+    """A storage plugin for rosbags' Writer (`Writer.STORAGE_PLUGINS`) on the mcap library's writer.
+
+    Chunks are closed at 1 MiB or by `flush`, which also hands the file its
+    bytes, so everything before the last flush is on disk. `flushed_offset`
+    is the end of what was flushed, where `abort` cuts a file whose last write
+    failed, so that it ends on a whole record.
+    """
+
+    def __init__(self, path: Path, compression: CompressionMode) -> None:
+        if compression != CompressionMode.NONE:
+            raise WriterError('facesym_ros writes MCAP chunks uncompressed')
+        self.path = path / f'{path.name}.mcap'
+        self._stream = self.path.open('xb')
+        # chunks are closed here (`flush`), never inside the library, so what is on disk is always known
+        self._writer = McapWriter(self._stream, chunk_size=2**62, compression=CompressionType.NONE,
+                                  enable_crcs=True)
+        self._writer.start(profile='ros2', library=f'facesym_ros (mcap {version("mcap")})')
+        self._schemas: dict[str, int] = {}
+        self._channels: dict[int, int] = {}
+        self.pending = 0
+        self.flushed_offset = 0
+        self.flush()
+
+    @property
+    def chunk_full(self) -> bool:
+        return self.pending >= CHUNK_SIZE
+
+    def add_msgtype(self, connection: Connection) -> None:
+        encoding = 'ros2msg' if connection.msgdef.format == MessageDefinitionFormat.MSG else 'ros2idl'
+        self._schemas[connection.msgtype] = self._writer.register_schema(
+            connection.msgtype, encoding, connection.msgdef.data.encode())
+
+    def add_connection(self, connection: Connection, offered_qos_profiles: str) -> None:
+        self._channels[connection.id] = self._writer.register_channel(
+            connection.topic, connection.ext.serialization_format, self._schemas[connection.msgtype],
+            {'offered_qos_profiles': offered_qos_profiles})
+
+    def write(self, connection: Connection, timestamp: int, data: bytes | memoryview) -> None:
+        self._writer.add_message(self._channels[connection.id], log_time=timestamp, data=bytes(data),
+                                 publish_time=timestamp)
+        self.pending += len(data) + 31  # the message record's header
+
+    def flush(self) -> None:
+        """Close the open chunk and hand everything to the operating system."""
+        self._writer.flush()
+        self.pending = 0
+        self.flushed_offset = self._stream.tell()
+
+    def close(self, version: int, metadata: str) -> None:
+        _ = version
+        self.flush()
+        self._writer.add_metadata('rosbag2', {'serialized_metadata': metadata})
+        self._writer.finish()
+        self._stream.close()
+
+    def abort(self) -> None:
+        """Close without the summary, cut back to the end of the last flush (a failed write leaves a torn record)."""
+        with suppress(OSError):  # what the buffer still held could not be written: it is cut off below anyway
+            self._stream.close()
+        try:
+            with self.path.open('r+b') as stream:
+                stream.truncate(self.flushed_offset)
+        except OSError:
+            pass  # the reader stops at the torn record instead
 
 
 # -- reading --------------------------------------------------------------------------------------------------------

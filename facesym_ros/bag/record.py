@@ -23,10 +23,10 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.topic_endpoint_info import TopicEndpointInfo
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-from rosbags.rosbag2 import Writer, WriterError
+from rosbags.rosbag2 import WriterError
 from rosbags.typesys import TypesysError
 
-from facesym_ros.bag.storage import STORAGES, create_writer, flush_writer, typestore
+from facesym_ros.bag.storage import STORAGES, BagWriter, create_writer, typestore
 
 # What a session needs to be scored again and reviewed (the drawn images can be made again by score-bag).
 DEFAULT_TOPICS = ('image_raw', 'camera_info', 'faces', 'landmarks', 'region_motion', 'score', 'score_running',
@@ -68,7 +68,7 @@ def subscription_qos(publishers: Sequence[TopicEndpointInfo]) -> QoSProfile:
 class BagRecorderNode(Node):
     """Subscribes to the chosen topics as their publishers appear and writes every message to the bag."""
 
-    def __init__(self, writer: Writer, topics: Sequence[str] | None, **kwargs) -> None:
+    def __init__(self, writer: BagWriter, topics: Sequence[str] | None, **kwargs) -> None:
         super().__init__('facesym_recorder', **kwargs)
         self._writer = writer
         self._wanted = None if topics is None else {self.resolve_topic_name(t) for t in topics}
@@ -76,7 +76,7 @@ class BagRecorderNode(Node):
         self._skipped: set[str] = set()
         self.counts: dict[str, int] = {}
         self.create_timer(DISCOVERY_PERIOD, self._discover)
-        self.create_timer(FLUSH_PERIOD, lambda: flush_writer(self._writer))
+        self.create_timer(FLUSH_PERIOD, self._writer.flush)
         self._discover()
 
     def _discover(self) -> None:

@@ -8,6 +8,9 @@ read from the files here, not through rosbags: MCAP chunk by chunk with each
 chunk's CRC checked (`mcap_io`), sqlite3 past a left-over journal and past
 damaged pages (`sqlite_read`). What could not be read is said in
 `BagContents.problems`, never silently dropped.
+
+Writing goes through rosbags' Writer (`BagWriter`), with MCAP written by the
+mcap library so that every chunk carries its CRC.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import ClassVar
 
 import apsw
 import cv2
 import numpy as np
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
+from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
@@ -221,14 +226,55 @@ def _sqlite_topics(path: Path) -> list[Topic]:
 
 # -- writing --------------------------------------------------------------------------------------------------------
 
-def create_writer(path: str | Path, storage: str = 'mcap') -> Writer:
+class Sqlite3Storage(Sqlite3Writer):
+    """rosbags' sqlite3 storage, with `flush` (a commit)."""
+
+    chunk_full = False
+
+    def flush(self) -> None:
+        self.conn.commit()
+
+
+class BagWriter(Writer):
+    """rosbags' Writer with MCAP chunks that carry their CRC, and flushes on demand.
+
+    `flush` puts everything written so far on disk (commits the sqlite3
+    transaction, or closes the MCAP chunk) and `flushed` counts the messages
+    that are; MCAP chunks are also closed whenever they reach 1 MiB.
+    """
+
+    STORAGE_PLUGINS: ClassVar = {StoragePlugin.SQLITE3: Sqlite3Storage, StoragePlugin.MCAP: mcap_io.McapStorage}
+
+    def __init__(self, path: Path | str, **kwargs) -> None:
+        super().__init__(path, **kwargs)
+        self.flushed = 0
+
+    def write(self, connection: Connection, timestamp: int, data: bytes | memoryview) -> None:
+        super().write(connection, timestamp, data)
+        if self.storage.chunk_full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Put every message written so far on disk."""
+        if self.storage is not None:
+            self.storage.flush()
+            self.flushed = sum(self.counts.values())
+
+    def close(self) -> None:
+        """Finish the bag: its index and metadata.yaml."""
+        self.flush()
+        super().close()
+        self.flushed = sum(self.counts.values())
+
+
+def create_writer(path: str | Path, storage: str = 'mcap') -> BagWriter:
     """An open rosbag2 writer (metadata version 9) at `path`, which must not exist yet."""
     path = Path(path)
     if storage not in STORAGES:
         raise BagError(f'storage must be one of {", ".join(STORAGES)}, got {storage!r}')
     if path.exists():
         raise BagError(f'{path} already exists; give a new bag folder')
-    writer = Writer(path, version=BAG_VERSION, storage_plugin=STORAGES[storage])
+    writer = BagWriter(path, version=BAG_VERSION, storage_plugin=STORAGES[storage])
     writer.open()
     return writer
 
@@ -240,28 +286,6 @@ def add_topic(writer: Writer, topic: Topic) -> Connection:
                                      offered_qos_profiles=list(topic.offered_qos_profiles))
     return writer.add_connection(topic.name, topic.msgtype, typestore=typestore(),
                                  offered_qos_profiles=list(topic.offered_qos_profiles))
-
-
-def flush_writer(writer: Writer) -> None:
-    """Put what was written so far on disk, so a recorder that is killed loses at most the last moments.
-
-    rosbags keeps sqlite3 writes in one transaction and MCAP messages in a
-    1 MiB chunk until close; this commits the transaction, or closes the
-    chunk, and flushes the file.
-    """
-    storage = writer.storage
-    if storage is None:
-        return
-    connection = getattr(storage, 'conn', None)
-    if connection is not None:
-        connection.commit()
-        return
-    chunk = getattr(storage, 'chunk', None)
-    if chunk is not None and chunk.bio.tell():
-        storage.close_chunk()
-    stream = getattr(storage, 'bio', None)
-    if stream is not None:
-        stream.flush()
 
 
 def write_image_bag(path: str | Path, images: Iterable[np.ndarray], frame_rate: float, *, storage: str = 'mcap',
