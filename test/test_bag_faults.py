@@ -1,4 +1,4 @@
-"""Bags under faults (issue 10): a killed recorder, a damaged sqlite3 page, a bad MCAP chunk.
+"""Bags under faults (issue 10): a killed recorder, a full disk, a damaged sqlite3 page, a bad MCAP chunk.
 
 Each fault ends in the right result, a result whose problems name the fault,
 or a one-line error with exit status 2; and every message flushed before a
@@ -11,6 +11,8 @@ import contextlib
 import hashlib
 import json
 import random
+import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -34,6 +36,7 @@ from helpers.bags import facesym, score_json, start_recorder, wait_for_line
 
 FRAME_RATE = 30.0
 FRAMES = 24
+SMALL_DISK = 2 * 1024 * 1024
 START_NS = 1_700_000_000 * NS  # write_image_bag's first stamp
 
 
@@ -90,6 +93,11 @@ class _Camera:
 
     def close(self) -> None:
         self.node.destroy_node()
+
+
+def _rest_of_output(process: subprocess.Popen) -> str:
+    process.wait(timeout=30)
+    return process.stdout.read() or ''
 
 
 # -- a recorder killed mid-transaction ------------------------------------------------------------------------------
@@ -184,6 +192,68 @@ os._exit(0)  # dies without checkpointing
 
 
 # -- a full disk ----------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """(folder, Popen options): writing a file of more than 2 MiB there fails as on a full disk.
+
+    A 2 MiB tmpfs where mounting is allowed (ENOSPC); otherwise the recorder
+    runs with a 2 MiB file size limit and SIGXFSZ ignored (EFBIG).
+    """
+    folder = tmp_path / 'small-disk'
+    folder.mkdir()
+    mounted = shutil.which('mount') is not None and subprocess.run(
+        ['mount', '-t', 'tmpfs', '-o', f'size={SMALL_DISK}', 'tmpfs', str(folder)],
+        capture_output=True, check=False).returncode == 0
+    if mounted:
+        yield folder, {}
+        subprocess.run(['umount', '--lazy', str(folder)], check=False)
+        return
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (SMALL_DISK, SMALL_DISK))
+
+    yield folder, {'preexec_fn': limit_file_size}
+
+
+@pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
+def test_a_full_disk_stops_the_recorder_cleanly_and_keeps_what_was_flushed(rclpy_context, small_disk, storage):
+    folder, popen = small_disk
+    bag = folder / 'session'
+    camera = _Camera(rclpy_context, 320, 240)  # 230 kB an image: the disk holds about 9
+    recorder = start_recorder(bag, 'image_raw', '--storage', storage, **popen)
+    try:
+        wait_for_line(recorder, 'recording /image_raw')
+        camera.publish_and_wait_until_flushed(4)
+        deadline = time.monotonic() + 20
+        while recorder.poll() is None and time.monotonic() < deadline:
+            camera.publish()
+            time.sleep(1 / FRAME_RATE)
+        output = _rest_of_output(recorder)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+        camera.close()
+
+    assert recorder.returncode == 2, output
+    assert 'Traceback' not in output
+    error = output.strip().splitlines()[-1]
+    assert error.startswith(f'facesym record: error: disk full writing {bag}/session.'), error
+    kept = int(re.search(r'the (\d+) messages flushed before it are kept', error)[1])
+    assert not (bag / 'metadata.yaml').exists()  # nothing claims more than the files hold
+
+    stamps, problems = _stamps(bag)
+    assert [stamp // NS for stamp in stamps] == list(range(kept))  # every flushed message, in order, none torn
+    assert 4 <= kept < camera.sent
+    assert any('metadata.yaml is missing' in p for p in problems)
+    assert not any('unreadable' in p or 'damaged' in p for p in problems), problems
+    if storage == 'mcap':
+        chunks = _mcap_chunks(next(bag.glob('*.mcap')))
+        assert chunks and all(chunk.uncompressed_crc == zlib.crc32(chunk.data) != 0 for _, chunk in chunks)
+    else:
+        assert not list(bag.glob('*-journal'))  # rolled back to the last flush, on disk: other tools read it too
+
 
 # -- a damaged sqlite3 page -----------------------------------------------------------------------------------------
 

@@ -10,12 +10,17 @@ damaged pages (`sqlite_read`). What could not be read is said in
 `BagContents.problems`, never silently dropped.
 
 Writing goes through rosbags' Writer (`BagWriter`), with MCAP written by the
-mcap library so that every chunk carries its CRC.
+mcap library so that every chunk carries its CRC. A write that fails (a full
+disk) stops the writer cleanly: what was flushed stays readable, and no
+metadata.yaml claims more than that.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -25,7 +30,8 @@ import apsw
 import cv2
 import numpy as np
 from rosbags.interfaces import Connection
-from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
+from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
+from rosbags.rosbag2.enums import CompressionMode
 from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
@@ -226,21 +232,89 @@ def _sqlite_topics(path: Path) -> list[Topic]:
 
 # -- writing --------------------------------------------------------------------------------------------------------
 
+# What a write that failed for want of space looks like: no space, quota, file size limit.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class BagWriteError(BagError):
+    """A bag that could not be written to the end; what was flushed before is kept and readable."""
+
+
+class _Transactions:
+    """The sqlite3.Connection calls that rosbags' Sqlite3Writer makes, on apsw, whose errors come with errno.
+
+    As with the sqlite3 module, the first INSERT opens a transaction and
+    `commit` ends it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.db = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
+
+    def executescript(self, script: str) -> None:
+        self.commit()
+        self.db.execute(script)
+
+    def cursor(self) -> _Transactions:
+        return self
+
+    def execute(self, statement: str, parameters: tuple = ()) -> apsw.Cursor:
+        if not self.db.in_transaction and statement.lstrip().upper().startswith('INSERT'):
+            self.db.execute('BEGIN')
+        return self.db.execute(statement, parameters)
+
+    def commit(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute('COMMIT')
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute('ROLLBACK')
+
+    def close(self) -> None:
+        self.db.close()
+
+
 class Sqlite3Storage(Sqlite3Writer):
-    """rosbags' sqlite3 storage, with `flush` (a commit)."""
+    """rosbags' sqlite3 storage, the same file, written through apsw so that a failed write tells its errno."""
+
+    def __init__(self, path: Path, compression: CompressionMode) -> None:
+        if compression == CompressionMode.STORAGE:
+            raise WriterError('SQLITE3 writer does not support storage-side compression.')
+        self.path = path / f'{path.name}.db3'
+        self.conn = _Transactions(self.path)
+        self.conn.executescript(self.SQLITE_SCHEMA)
+        self.cursor = self.conn
 
     chunk_full = False
 
     def flush(self) -> None:
         self.conn.commit()
 
+    def abort(self) -> None:
+        """Roll back to the last commit and close; a journal that SQLite could not replay then is replayed now."""
+        try:
+            super().abort()
+        finally:
+            if sqlite_read.side_files(self.path):  # e.g. a rollback that hit the full disk itself
+                with suppress(apsw.Error), apsw.Connection(str(self.path)) as db:
+                    db.execute('SELECT count(*) FROM sqlite_master').fetchall()  # opening replays it
+
+    def failure_errno(self, error: apsw.Error) -> int | None:
+        if isinstance(error, apsw.FullError):
+            return errno.ENOSPC
+        return self.conn.db.system_errno or None
+
 
 class BagWriter(Writer):
-    """rosbags' Writer with MCAP chunks that carry their CRC, and flushes on demand.
+    """rosbags' Writer with MCAP chunks that carry their CRC, flushes on demand, and clean stops on write errors.
 
     `flush` puts everything written so far on disk (commits the sqlite3
     transaction, or closes the MCAP chunk) and `flushed` counts the messages
-    that are; MCAP chunks are also closed whenever they reach 1 MiB.
+    that are; MCAP chunks are also closed whenever they reach 1 MiB. A write,
+    flush or close that fails (a full disk) aborts the bag at once: sqlite3
+    rolls back to the last flush, MCAP is cut back to it, no metadata.yaml is
+    written, and a BagWriteError says what happened and what was kept. The bag
+    then reads like one whose recorder was killed at its last flush.
     """
 
     STORAGE_PLUGINS: ClassVar = {StoragePlugin.SQLITE3: Sqlite3Storage, StoragePlugin.MCAP: mcap_io.McapStorage}
@@ -248,23 +322,58 @@ class BagWriter(Writer):
     def __init__(self, path: Path | str, **kwargs) -> None:
         super().__init__(path, **kwargs)
         self.flushed = 0
+        self.failed: BagWriteError | None = None
+
+    def open(self) -> None:
+        self._guard(super().open)
+
+    def add_connection(self, *args, **kwargs) -> Connection:
+        return self._guard(super().add_connection, *args, **kwargs)
 
     def write(self, connection: Connection, timestamp: int, data: bytes | memoryview) -> None:
-        super().write(connection, timestamp, data)
+        self._guard(super().write, connection, timestamp, data)
         if self.storage.chunk_full:
             self.flush()
 
     def flush(self) -> None:
         """Put every message written so far on disk."""
         if self.storage is not None:
-            self.storage.flush()
+            self._guard(self.storage.flush)
             self.flushed = sum(self.counts.values())
 
     def close(self) -> None:
-        """Finish the bag: its index and metadata.yaml."""
+        """Finish the bag (index, metadata.yaml); nothing to do after a failure, which already closed it."""
+        if self.failed is not None:
+            return
         self.flush()
-        super().close()
+        self._guard(super().close)
         self.flushed = sum(self.counts.values())
+
+    def _guard(self, call, *args, **kwargs):
+        if self.failed is not None:
+            raise self.failed
+        try:
+            return call(*args, **kwargs)
+        except (OSError, apsw.Error) as error:
+            self.failed = self._failure(error)
+            raise self.failed from None
+
+    def _failure(self, error: OSError | apsw.Error) -> BagWriteError:
+        storage = self.storage
+        if isinstance(error, OSError):
+            code, target = error.errno, error.filename
+        else:
+            code = storage.failure_errno(error) if isinstance(storage, Sqlite3Storage) else None
+            target = None
+        target = target or (storage.path if storage is not None else self.metapath)
+        with suppress(Exception):
+            self.abort()
+        with suppress(OSError):
+            self.metapath.with_suffix('.yaml.tmp').unlink(missing_ok=True)
+        what = 'disk full' if code in DISK_FULL else 'write failed'
+        return BagWriteError(f'{what} writing {target} ({os.strerror(code) if code else error}); stopped: '
+                             f'the {self.flushed} messages flushed before it are kept in {self.path}, which has no '
+                             'metadata.yaml (score-bag and play read it as it is)')
 
 
 def create_writer(path: str | Path, storage: str = 'mcap') -> BagWriter:
