@@ -37,7 +37,8 @@ setup(
         'tqdm',
         'rosbags>=0.11',
         'rosbags-image>=0.10',
-        'mcap>=1.1',
+        'mcap>=1.6',  # Writer.flush
+        'apsw',
         'matplotlib',
     ],
     extras_require={'san': ['torch>=2.0']},

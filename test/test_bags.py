@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,6 +25,7 @@ from facesym_ros.config.params import load_params_file, pipeline_config
 from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.video import FrameSource
 from facesym_ros.msg import RegionScore, SymmetryScore, TrialEvent
+from helpers.bags import facesym, score_json, start_recorder, wait_for_line
 
 FRAME_RATE = 30.0
 
@@ -41,18 +38,6 @@ def clip() -> list[np.ndarray]:
 @pytest.fixture(scope='module')
 def offline_score():
     return score_sequence(FrameSource.open(SAMPLE_VIDEO).frames(), pipeline_config(load_params_file()))
-
-
-def facesym(*args: str, timeout: float = 300.0) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'facesym_ros.cli', *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
-def score_json(bag: Path, tmp_path: Path, *extra: str) -> dict:
-    out = tmp_path / f'{bag.name}-score.json'
-    result = facesym('score-bag', bag, '--json', out, '--quiet', *extra)
-    assert result.returncode == 0, result.stderr
-    return json.loads(out.read_text())
 
 
 def _score_msg() -> SymmetryScore:
@@ -285,26 +270,6 @@ def test_a_truncated_mcap_bag_is_scored_as_far_as_it_is_readable(tmp_path, clip)
 
 # -- recording, signals ---------------------------------------------------------------------------------------------
 
-def _start_recorder(bag: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, '-u', '-m', 'facesym_ros.cli', 'record', str(bag), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_for_line(process: subprocess.Popen, text: str, timeout: float = 60.0) -> list[str]:
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    os.set_blocking(process.stdout.fileno(), False)
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line:
-            lines.append(line)
-            if text in line:
-                return lines
-        else:
-            time.sleep(0.05)
-    raise AssertionError(f'recorder never printed {text!r}: {"".join(lines)}')
-
-
 @pytest.mark.parametrize(('storage', 'stop'), [('mcap', signal.SIGINT), ('sqlite3', signal.SIGTERM),
                                                ('sqlite3', signal.SIGKILL)])
 def test_record_keeps_what_was_received_before_the_signal(rclpy_context, tmp_path, storage, stop):
@@ -316,9 +281,9 @@ def test_record_keeps_what_was_received_before_the_signal(rclpy_context, tmp_pat
     bag = tmp_path / 'recorded'
     node = Node('test_publisher', context=rclpy_context)
     publisher = node.create_publisher(SymmetryScore, 'score', latched_qos(100))
-    recorder = _start_recorder(bag, 'score', '--storage', storage)
+    recorder = start_recorder(bag, 'score', '--storage', storage)
     try:
-        _wait_for_line(recorder, 'recording /score')
+        wait_for_line(recorder, 'recording /score')
         sent = 25
         for index in range(sent):
             msg = _score_msg()
@@ -352,9 +317,9 @@ def test_recorded_replayed_and_offline_scores_agree(live_graph, tmp_path):
     from facesym_ros.ros.graph_client import run_source_trial
 
     bag = tmp_path / 'session'
-    recorder = _start_recorder(bag)
+    recorder = start_recorder(bag)
     try:
-        _wait_for_line(recorder, 'waiting for publishers')
+        wait_for_line(recorder, 'waiting for publishers')
         graph, client = live_graph(overrides={'image_source': {
             'source': 'sample', 'wait_for_subscribers': '4', 'frame_rate': '15.0'}})  # 3 nodes + the recorder
         live = msg_to_score(run_source_trial(graph, client, expected_frames=72))

@@ -7,6 +7,9 @@ A topic is subscribed once a publisher offers it, with QoS matching what its
 publishers offer (as rosbag2 does): best effort if any of them is, transient
 local only if all are. The bag is flushed to disk every second, and Ctrl-C
 or SIGTERM closes it cleanly after taking what the middleware already holds.
+A write that fails (a full disk) stops the recording at once: the bag keeps
+what was flushed before, without a metadata.yaml that would claim more, and
+the command ends with one line saying so (exit status 2).
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.topic_endpoint_info import TopicEndpointInfo
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-from rosbags.rosbag2 import Writer, WriterError
+from rosbags.rosbag2 import WriterError
 from rosbags.typesys import TypesysError
 
-from facesym_ros.bag.storage import create_writer, flush_writer, typestore
+from facesym_ros.bag.storage import BagWriteError, BagWriter, create_writer, typestore
 from facesym_ros.ros.conversions import message_class
 
 # What a session needs to be scored again and reviewed (the drawn images can be made again by score-bag).
@@ -60,16 +63,28 @@ def subscription_qos(publishers: Sequence[TopicEndpointInfo]) -> QoSProfile:
 class BagRecorderNode(Node):
     """Subscribes to the chosen topics as their publishers appear and writes every message to the bag."""
 
-    def __init__(self, writer: Writer, topics: Sequence[str] | None, **kwargs) -> None:
+    def __init__(self, writer: BagWriter, topics: Sequence[str] | None, **kwargs) -> None:
         super().__init__('facesym_recorder', **kwargs)
         self._writer = writer
         self._wanted = None if topics is None else {self.resolve_topic_name(t) for t in topics}
         self._subscribed: set[str] = set()
         self._skipped: set[str] = set()
         self.counts: dict[str, int] = {}
+        self.failure: BagWriteError | None = None  # the write that stopped the recording
         self.create_timer(DISCOVERY_PERIOD, self._discover)
-        self.create_timer(FLUSH_PERIOD, lambda: flush_writer(self._writer))
+        self.create_timer(FLUSH_PERIOD, lambda: self._guarded(self._writer.flush))
         self._discover()
+
+    def _guarded(self, call, *args) -> bool:
+        """Run a writer call; a failure is kept (it ends the recording) rather than raised in the executor."""
+        if self.failure is not None:
+            return False
+        try:
+            call(*args)
+        except BagWriteError as error:
+            self.failure = error
+            return False
+        return True
 
     def _discover(self) -> None:
         for name, types in self.get_topic_names_and_types():
@@ -83,10 +98,15 @@ class BagRecorderNode(Node):
             self._subscribe(name, types[0], publishers)
 
     def _subscribe(self, name: str, msgtype: str, publishers: list[TopicEndpointInfo]) -> None:
+        if self.failure is not None:
+            return
         try:
             cls = message_class(msgtype)
             connection = self._writer.add_connection(
                 name, msgtype, typestore=typestore(), offered_qos_profiles=[_bag_qos(p) for p in publishers])
+        except BagWriteError as error:
+            self.failure = error
+            return
         except (ImportError, AttributeError, ValueError, WriterError, TypesysError) as error:
             # a type this environment cannot load or describe: skipped, loudly
             self._skipped.add(name)
@@ -94,8 +114,8 @@ class BagRecorderNode(Node):
             return
 
         def write(data: bytes) -> None:
-            self._writer.write(connection, self.get_clock().now().nanoseconds, data)
-            self.counts[name] += 1
+            if self._guarded(self._writer.write, connection, self.get_clock().now().nanoseconds, data):
+                self.counts[name] += 1
 
         self.counts[name] = 0
         self.create_subscription(cls, name, write, subscription_qos(publishers), raw=True)
@@ -108,7 +128,11 @@ class BagRecorderNode(Node):
 
 
 def record(output: Path, topics: Sequence[str] | None, storage: str, duration: float | None = None) -> dict[str, int]:
-    """Record until Ctrl-C, SIGTERM or `duration` seconds; return the message count per topic."""
+    """Record until Ctrl-C, SIGTERM or `duration` seconds; return the message count per topic.
+
+    Raises BagWriteError if the bag could not be written (a full disk): the
+    recording stops there, and the bag keeps what was flushed before.
+    """
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
@@ -125,17 +149,22 @@ def record(output: Path, topics: Sequence[str] | None, storage: str, duration: f
         if node.waiting_for:
             print(f'waiting for publishers of {", ".join(node.waiting_for)}', flush=True)
         deadline = None if duration is None else time.monotonic() + duration
-        while not stop and (deadline is None or time.monotonic() < deadline):
+        while not stop and node.failure is None and (deadline is None or time.monotonic() < deadline):
             executor.spin_once(timeout_sec=0.05)
         # Take what the middleware received before the signal, then close the bag.
         drain_until = time.monotonic() + 0.5
-        while time.monotonic() < drain_until:
+        while node.failure is None and time.monotonic() < drain_until:
             executor.spin_once(timeout_sec=0.01)
+        if node.failure is not None:
+            raise node.failure
         return dict(node.counts)
     finally:
-        writer.close()
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        try:
+            writer.close()  # after a failed write, already closed; a close that fails raises BagWriteError
+        finally:
+            if node is not None:
+                node.destroy_node()
+            rclpy.try_shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+

@@ -248,8 +248,8 @@ def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None =
             if derived is not None:
                 derived.score(score, frame_id, report.last_log_time_ns + 1)
         if first:
-            raise BagError(f'{bag.path}: no usable image on {image_topic.name} '
-                           f'({report.frames_read} read; {"; ".join(report.frames_skipped) or "none in the bag"})')
+            why = '; '.join(report.frames_skipped) or '; '.join(bag.problems) or 'none in the bag'
+            raise BagError(f'{bag.path}: no usable image on {image_topic.name} ({report.frames_read} read; {why})')
     finally:
         if writer is not None:
             writer.close()

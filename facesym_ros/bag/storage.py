@@ -1,28 +1,42 @@
-"""rosbag2 bags on disk, through the rosbags library: open for reading (salvaging damaged bags) and for writing.
+"""rosbag2 bags on disk: open for reading (salvaging damaged bags) and for writing, with the rosbags library.
 
 A bag that a recorder did not close (killed, power lost, disk full, copied
-half-way) has no metadata.yaml, or an MCAP file without its footer and index.
-rosbags refuses such bags, so `open_bag` falls back to reading the storage
-files themselves: an MCAP file record by record until the first incomplete
-record, an sqlite3 file table by table. What could not be read is said in
+half-way) has no metadata.yaml, or an MCAP file without its footer and index,
+or an sqlite3 file with a journal still to replay. rosbags refuses such bags,
+so `open_bag` falls back to the storage files themselves. Messages are always
+read from the files here, not through rosbags: MCAP chunk by chunk with each
+chunk's CRC checked (`mcap_io`), sqlite3 past a left-over journal and past
+damaged pages (`sqlite_read`). What could not be read is said in
 `BagContents.problems`, never silently dropped.
+
+Writing goes through rosbags' Writer (`BagWriter`), with MCAP written by the
+mcap library so that every chunk carries its CRC. A write that fails (a full
+disk) stops the writer cleanly: what was flushed stays readable, and no
+metadata.yaml claims more than that.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import errno
+import os
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import ClassVar
 
+import apsw
 import cv2
 import numpy as np
 from rosbags.interfaces import Connection
-from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
+from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
+from rosbags.rosbag2.enums import CompressionMode
+from rosbags.rosbag2.storage_sqlite3 import Sqlite3Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from facesym_ros.bag import mcap_io, sqlite_read
 from facesym_ros.config.files import message_names, package_share_path
 from facesym_ros.core.timebase import NS_PER_SECOND
 
@@ -77,20 +91,45 @@ class BagContents:
     topics: dict[str, Topic]
     salvaged: bool = False
     problems: list[str] = field(default_factory=list)
-    _reader: Reader | None = None
+    _reader: Reader | None = None  # only for bags whose files rosbags must decompress
     _files: tuple[Path, ...] = ()
+    _damage: dict[Path, sqlite_read.Damage] = field(default_factory=dict)
+    _noted: dict[object, int] = field(default_factory=dict)
 
     def messages(self, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
-        """Messages of the given topics (all when None). A read error ends the pass and is added to problems."""
+        """Messages of the given topics (all when None). What cannot be read is skipped and added to problems."""
         wanted = set(self.topics if topics is None else topics)
         if self._reader is not None:
             yield from self._read_indexed(wanted)
             return
         for path in self._files:
             if path.suffix == '.mcap':
-                yield from _salvage_mcap(path, wanted, self.problems)
+                for message in mcap_io.read_messages(path, wanted, self.note):
+                    yield BagMessage(message.topic, message.msgtype, message.log_time, message.data)
             else:
-                yield from _salvage_sqlite(path, wanted, self.problems)
+                yield from self._read_sqlite(path, wanted)
+
+    def note(self, problem: str, key: object = None) -> None:
+        """Add a problem once, however many passes meet it; a later note with the same key replaces it."""
+        key = problem if key is None else key
+        if key in self._noted:
+            self.problems[self._noted[key]] = problem
+        else:
+            self._noted[key] = len(self.problems)
+            self.problems.append(problem)
+
+    def _read_sqlite(self, path: Path, wanted: set[str]) -> Iterator[BagMessage]:
+        damage = self._damage.setdefault(path, sqlite_read.Damage())
+        try:
+            with sqlite_read.connect(path) as db:
+                topics = {topic_id: (name, msgtype) for topic_id, name, msgtype in
+                          db.execute('SELECT id, name, type FROM topics') if name in wanted}
+                for topic_id, timestamp, data in sqlite_read.message_rows(db, set(topics), damage):
+                    yield BagMessage(*topics[topic_id], timestamp, data)
+        except apsw.Error as error:
+            self.note(f'{path.name}: reading stopped early: {error}')
+        if damage.error:
+            self.note(damage.describe(path.name), key=path)
 
     def _read_indexed(self, wanted: set[str]) -> Iterator[BagMessage]:
         assert self._reader is not None
@@ -100,8 +139,8 @@ class BagContents:
         try:
             for connection, timestamp, data in self._reader.messages(connections=connections):
                 yield BagMessage(connection.topic, connection.msgtype, timestamp, data)
-        except (ReaderError, OSError, ValueError, KeyError) as error:
-            self.problems.append(f'{self.path}: reading stopped early: {error}')
+        except (ReaderError, OSError, ValueError, KeyError, apsw.Error) as error:
+            self.note(f'{self.path}: reading stopped early: {error}')
 
     def close(self) -> None:
         if self._reader is not None:
@@ -133,11 +172,12 @@ def open_bag(path: str | Path) -> BagContents:
     if not path.exists():
         raise BagError(f'{path}: no such file or folder')
     files = _storage_files(path)
-    if path.is_dir() and (path / 'metadata.yaml').is_file():
+    unreplayed = [side.name for file in files if file.suffix == '.db3' for side in sqlite_read.side_files(file)]
+    if path.is_dir() and (path / 'metadata.yaml').is_file() and not unreplayed:
         reader = Reader(path)
         try:
             reader.open()
-        except ReaderError as error:
+        except (ReaderError, apsw.Error) as error:
             if not files:
                 raise BagError(f'{path}: not a readable rosbag2 bag: {error}') from None
             contents = _salvage(path, files)
@@ -145,11 +185,18 @@ def open_bag(path: str | Path) -> BagContents:
             return contents
         storage = 'mcap' if any(p.suffix == '.mcap' for p in files) else 'sqlite3'
         topics = {c.topic: _topic(c) for c in reader.connections}
-        return BagContents(path, storage, topics, _reader=reader)
+        if reader.compression_mode:  # compressed files or messages: rosbags decompresses them
+            return BagContents(path, storage, topics, _reader=reader)
+        reader.close()
+        return BagContents(path, storage, topics, _files=files)
     if not files:
         raise BagError(f'{path}: not a rosbag2 bag (no metadata.yaml, no .mcap or .db3 file)')
     contents = _salvage(path, files)
-    if path.is_dir():
+    if unreplayed:
+        contents.problems.insert(0, f'{path}: its writer stopped mid-transaction and left {", ".join(unreplayed)}; '
+                                    'read as of its last commit, recovered as SQLite does but in memory (the bag '
+                                    'is not changed); what was written after that commit is not in it')
+    if path.is_dir() and not (path / 'metadata.yaml').is_file():
         contents.problems.insert(0, f'{path}: metadata.yaml is missing (the recording did not end cleanly); '
                                     'reading its files directly')
     return contents
@@ -160,7 +207,7 @@ def _salvage(path: Path, files: tuple[Path, ...]) -> BagContents:
     for file in files:
         try:
             found = _mcap_topics(file) if file.suffix == '.mcap' else _sqlite_topics(file)
-        except (OSError, sqlite3.Error, ValueError) as error:
+        except (OSError, apsw.Error, *mcap_io.READ_ERRORS) as error:
             raise BagError(f'{file}: not a readable {STORAGE_SUFFIXES[file.suffix]} file: {error}') from None
         for topic in found:
             topics.setdefault(topic.name, topic)
@@ -168,107 +215,172 @@ def _salvage(path: Path, files: tuple[Path, ...]) -> BagContents:
     return BagContents(path, storage, topics, salvaged=True, _files=files)
 
 
-# -- MCAP without footer or index -----------------------------------------------------------------------------------
-
-def _mcap_records(path: Path, problems: list[str] | None) -> Iterator[object]:
-    """Records of an MCAP file in file order, chunks unpacked, up to the first incomplete or corrupt record."""
-    from mcap.exceptions import McapError
-    from mcap.stream_reader import StreamReader
-
-    with path.open('rb') as stream:
-        reader = StreamReader(stream, skip_magic=False)
-        try:
-            yield from reader.records
-        except (McapError, ValueError, EOFError, OSError) as error:
-            if problems is not None:
-                size = path.stat().st_size
-                problems.append(f'{path.name}: unreadable from byte {stream.tell()} of {size} '
-                                f'({type(error).__name__}: {error or "file ends mid-record"}); '
-                                'messages after that point are lost')
-
-
 def _mcap_topics(path: Path) -> list[Topic]:
-    from mcap.records import Channel, Message, Schema
-
-    schemas: dict[int, Schema] = {}
-    channels: dict[int, Channel] = {}
-    counts: dict[int, int] = {}
-    for record in _mcap_records(path, None):
-        if isinstance(record, Schema):
-            schemas[record.id] = record
-        elif isinstance(record, Channel):
-            channels[record.id] = record
-        elif isinstance(record, Message):
-            counts[record.channel_id] = counts.get(record.channel_id, 0) + 1
-    if not schemas and not channels:
-        with path.open('rb') as stream:
-            if stream.read(8) != b'\x89MCAP0\r\n':
-                raise ValueError('no MCAP magic at the start of the file')
-    topics = []
-    for channel in channels.values():
-        schema = schemas.get(channel.schema_id)
-        if schema is None:
-            continue
-        topics.append(Topic(channel.topic, schema.name, schema.data.decode(), '', (), counts.get(channel.id, 0)))
-    return topics
-
-
-def _salvage_mcap(path: Path, wanted: set[str], problems: list[str]) -> Iterator[BagMessage]:
-    from mcap.records import Channel, Message, Schema
-
-    channels: dict[int, tuple[str, str]] = {}
-    schemas: dict[int, str] = {}
-    for record in _mcap_records(path, problems):
-        if isinstance(record, Schema):
-            schemas[record.id] = record.name
-        elif isinstance(record, Channel):
-            channels[record.id] = (record.topic, schemas.get(record.schema_id, ''))
-        elif isinstance(record, Message) and record.channel_id in channels:
-            topic, msgtype = channels[record.channel_id]
-            if topic in wanted:
-                yield BagMessage(topic, msgtype, record.log_time, record.data)
-
-
-# -- sqlite3 without metadata.yaml ----------------------------------------------------------------------------------
-
-def _connect_read_only(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f'{path.resolve().as_uri()}?mode=ro', uri=True)
+    return [Topic(topic.name, topic.msgtype, topic.msgdef, '', (), topic.message_count)
+            for topic in mcap_io.read_topics(path) if topic.msgtype]
 
 
 def _sqlite_topics(path: Path) -> list[Topic]:
-    with _connect_read_only(path) as db:
-        rows = db.execute('SELECT id, name, type FROM topics').fetchall()
-        definitions = {}
-        if db.execute("SELECT name FROM sqlite_master WHERE name = 'message_definitions'").fetchone():
-            definitions = dict(db.execute('SELECT topic_type, encoded_message_definition FROM message_definitions'))
-        counts = dict(db.execute('SELECT topic_id, COUNT(*) FROM messages GROUP BY topic_id'))
-    return [Topic(name, msgtype, definitions.get(msgtype, ''), '', (), counts.get(topic_id, 0))
+    with sqlite_read.connect(path) as db:
+        rows, definitions, counts = sqlite_read.topic_rows(db)
+    return [Topic(name, msgtype, definitions.get(msgtype, ''), '', (), (counts or {}).get(topic_id, 0))
             for topic_id, name, msgtype in rows]
-
-
-def _salvage_sqlite(path: Path, wanted: set[str], problems: list[str]) -> Iterator[BagMessage]:
-    try:
-        with _connect_read_only(path) as db:
-            topics = {topic_id: (name, msgtype) for topic_id, name, msgtype in
-                      db.execute('SELECT id, name, type FROM topics') if name in wanted}
-            for topic_id, timestamp, data in db.execute(
-                    'SELECT topic_id, timestamp, data FROM messages ORDER BY timestamp, id'):
-                if topic_id in topics:
-                    yield BagMessage(*topics[topic_id], timestamp, data)
-    except sqlite3.Error as error:
-        problems.append(f'{path.name}: reading stopped early: {error}')
 
 
 # -- writing --------------------------------------------------------------------------------------------------------
 
-def create_writer(path: str | Path, storage: str = 'mcap') -> Writer:
+# What a write that failed for want of space looks like: no space, quota, file size limit.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class BagWriteError(BagError):
+    """A bag that could not be written to the end; what was flushed before is kept and readable."""
+
+
+class _Transactions:
+    """The sqlite3.Connection calls that rosbags' Sqlite3Writer makes, on apsw, whose errors come with errno.
+
+    As with the sqlite3 module, the first INSERT opens a transaction and
+    `commit` ends it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.db = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
+
+    def executescript(self, script: str) -> None:
+        self.commit()
+        self.db.execute(script)
+
+    def cursor(self) -> _Transactions:
+        return self
+
+    def execute(self, statement: str, parameters: tuple = ()) -> apsw.Cursor:
+        if not self.db.in_transaction and statement.lstrip().upper().startswith('INSERT'):
+            self.db.execute('BEGIN')
+        return self.db.execute(statement, parameters)
+
+    def commit(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute('COMMIT')
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute('ROLLBACK')
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Sqlite3Storage(Sqlite3Writer):
+    """rosbags' sqlite3 storage, the same file, written through apsw so that a failed write tells its errno."""
+
+    def __init__(self, path: Path, compression: CompressionMode) -> None:
+        if compression == CompressionMode.STORAGE:
+            raise WriterError('SQLITE3 writer does not support storage-side compression.')
+        self.path = path / f'{path.name}.db3'
+        self.conn = _Transactions(self.path)
+        self.conn.executescript(self.SQLITE_SCHEMA)
+        self.cursor = self.conn
+
+    chunk_full = False
+
+    def flush(self) -> None:
+        self.conn.commit()
+
+    def abort(self) -> None:
+        """Roll back to the last commit and close; a journal that SQLite could not replay then is replayed now."""
+        try:
+            super().abort()
+        finally:
+            if sqlite_read.side_files(self.path):  # e.g. a rollback that hit the full disk itself
+                with suppress(apsw.Error), apsw.Connection(str(self.path)) as db:
+                    db.execute('SELECT count(*) FROM sqlite_master').fetchall()  # opening replays it
+
+    def failure_errno(self, error: apsw.Error) -> int | None:
+        if isinstance(error, apsw.FullError):
+            return errno.ENOSPC
+        return self.conn.db.system_errno or None
+
+
+class BagWriter(Writer):
+    """rosbags' Writer with MCAP chunks that carry their CRC, flushes on demand, and clean stops on write errors.
+
+    `flush` puts everything written so far on disk (commits the sqlite3
+    transaction, or closes the MCAP chunk) and `flushed` counts the messages
+    that are; MCAP chunks are also closed whenever they reach 1 MiB. A write,
+    flush or close that fails (a full disk) aborts the bag at once: sqlite3
+    rolls back to the last flush, MCAP is cut back to it, no metadata.yaml is
+    written, and a BagWriteError says what happened and what was kept. The bag
+    then reads like one whose recorder was killed at its last flush.
+    """
+
+    STORAGE_PLUGINS: ClassVar = {StoragePlugin.SQLITE3: Sqlite3Storage, StoragePlugin.MCAP: mcap_io.McapStorage}
+
+    def __init__(self, path: Path | str, **kwargs) -> None:
+        super().__init__(path, **kwargs)
+        self.flushed = 0
+        self.failed: BagWriteError | None = None
+
+    def open(self) -> None:
+        self._guard(super().open)
+
+    def add_connection(self, *args, **kwargs) -> Connection:
+        return self._guard(super().add_connection, *args, **kwargs)
+
+    def write(self, connection: Connection, timestamp: int, data: bytes | memoryview) -> None:
+        self._guard(super().write, connection, timestamp, data)
+        if self.storage.chunk_full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Put every message written so far on disk."""
+        if self.storage is not None:
+            self._guard(self.storage.flush)
+            self.flushed = sum(self.counts.values())
+
+    def close(self) -> None:
+        """Finish the bag (index, metadata.yaml); nothing to do after a failure, which already closed it."""
+        if self.failed is not None:
+            return
+        self.flush()
+        self._guard(super().close)
+        self.flushed = sum(self.counts.values())
+
+    def _guard(self, call, *args, **kwargs):
+        if self.failed is not None:
+            raise self.failed
+        try:
+            return call(*args, **kwargs)
+        except (OSError, apsw.Error) as error:
+            self.failed = self._failure(error)
+            raise self.failed from None
+
+    def _failure(self, error: OSError | apsw.Error) -> BagWriteError:
+        storage = self.storage
+        if isinstance(error, OSError):
+            code, target = error.errno, error.filename
+        else:
+            code = storage.failure_errno(error) if isinstance(storage, Sqlite3Storage) else None
+            target = None
+        target = target or (storage.path if storage is not None else self.metapath)
+        with suppress(Exception):
+            self.abort()
+        with suppress(OSError):
+            self.metapath.with_suffix('.yaml.tmp').unlink(missing_ok=True)
+        what = 'disk full' if code in DISK_FULL else 'write failed'
+        return BagWriteError(f'{what} writing {target} ({os.strerror(code) if code else error}); stopped: '
+                             f'the {self.flushed} messages flushed before it are kept in {self.path}, which has no '
+                             'metadata.yaml (score-bag and play read it as it is)')
+
+
+def create_writer(path: str | Path, storage: str = 'mcap') -> BagWriter:
     """An open rosbag2 writer (metadata version 9) at `path`, which must not exist yet."""
     path = Path(path)
     if storage not in STORAGES:
         raise BagError(f'storage must be one of {", ".join(STORAGES)}, got {storage!r}')
     if path.exists():
         raise BagError(f'{path} already exists; give a new bag folder')
-    writer = Writer(path, version=BAG_VERSION, storage_plugin=STORAGES[storage])
+    writer = BagWriter(path, version=BAG_VERSION, storage_plugin=STORAGES[storage])
     writer.open()
     return writer
 
@@ -280,28 +392,6 @@ def add_topic(writer: Writer, topic: Topic) -> Connection:
                                      offered_qos_profiles=list(topic.offered_qos_profiles))
     return writer.add_connection(topic.name, topic.msgtype, typestore=typestore(),
                                  offered_qos_profiles=list(topic.offered_qos_profiles))
-
-
-def flush_writer(writer: Writer) -> None:
-    """Put what was written so far on disk, so a recorder that is killed loses at most the last moments.
-
-    rosbags keeps sqlite3 writes in one transaction and MCAP messages in a
-    1 MiB chunk until close; this commits the transaction, or closes the
-    chunk, and flushes the file.
-    """
-    storage = writer.storage
-    if storage is None:
-        return
-    connection = getattr(storage, 'conn', None)
-    if connection is not None:
-        connection.commit()
-        return
-    chunk = getattr(storage, 'chunk', None)
-    if chunk is not None and chunk.bio.tell():
-        storage.close_chunk()
-    stream = getattr(storage, 'bio', None)
-    if stream is not None:
-        stream.flush()
 
 
 def write_image_bag(path: str | Path, images: Iterable[np.ndarray], frame_rate: float, *, storage: str = 'mcap',
