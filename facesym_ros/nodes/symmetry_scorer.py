@@ -78,7 +78,7 @@ class SymmetryScorerNode(SettingsNode):
         self.create_timer(0.1, self._check_grace)
         name = self.get_fully_qualified_name().strip('/').replace('/', '.')
         self._state_file = TrialStateFile(state_directory(node.state_dir) /
-                                          f'{name}.domain{self.get_context().get_domain_id()}.json')
+                                          f'{name}.domain{self.context.get_domain_id()}.json')
         self._state_changed = False
         self._take_up_saved_trials()
         self.create_timer(node.state_period, self._save_state)
