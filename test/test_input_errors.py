@@ -86,9 +86,9 @@ def test_a_folder_whose_frame_size_changes_is_refused_naming_the_file(tmp_path, 
     folder = tmp_path / 'mixed'
     folder.mkdir()
     for index, image in enumerate(sample_images[:40]):
-        if index >= 25:  # a second recording, 400 px high, in the same folder
-            image = cv2.resize(image, (image.shape[1] * 400 // image.shape[0], 400))
-        cv2.imwrite(str(folder / f'{index:03d}.png'), image)
+        # from 025 on, a second recording, 400 px high, in the same folder
+        frame = cv2.resize(image, (image.shape[1] * 400 // image.shape[0], 400)) if index >= 25 else image
+        cv2.imwrite(str(folder / f'{index:03d}.png'), frame)
     line = one_line_error(facesym('score', str(folder)))
     assert str(folder / '025.png') in line and '000.png' in line
 
