@@ -29,6 +29,8 @@ from facesym_ros.config.node_settings import RespawnSettings
 from facesym_ros.config.registry import NodeSpec
 
 STOP_TIMEOUT = 10.0
+ANSWER_TIMEOUT = 5.0
+"""How long running_nodes() waits for the nodes it discovered to answer."""
 PR_SET_PDEATHSIG = 1
 """prctl(2) option: the signal a process gets when the thread that started it ends."""
 PARENT_VARIABLE = 'FACESYM_DIE_WITH_PARENT'
@@ -201,14 +203,20 @@ def running_nodes(names: Sequence[str], namespace: str = '', listen: float = 2.0
         while time.monotonic() < deadline:
             found |= {name for name, ns in node.get_node_names_and_namespaces() if ns == wanted and name in names}
             time.sleep(0.1)
-        alive = []
-        for name in sorted(found):
-            client = node.create_client(ListParameters, f'{wanted.rstrip("/")}/{name}/list_parameters')
-            if client.wait_for_service(timeout_sec=1.0):
-                future = client.call_async(ListParameters.Request())
-                executor.spin_until_future_complete(future, timeout_sec=2.0)
-                if future.done():
-                    alive.append(name)
+        clients = {name: node.create_client(ListParameters, f'{wanted.rstrip("/")}/{name}/list_parameters')
+                   for name in sorted(found)}
+        futures: dict[str, object] = {}
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+
+        def answered() -> bool:
+            return len(futures) == len(clients) and all(future.done() for future in futures.values())
+
+        while not answered() and time.monotonic() < deadline:
+            for name, client in clients.items():
+                if name not in futures and client.service_is_ready():
+                    futures[name] = client.call_async(ListParameters.Request())
+            executor.spin_once(timeout_sec=0.05)
+        alive = [name for name, future in futures.items() if future.done()]
         executor.remove_node(node)
         node.destroy_node()
         return alive
