@@ -241,8 +241,10 @@ def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp
 
         first.kill()  # SIGKILL: bringup gets no chance to stop its nodes
         first.wait()
+        killed_at = time.monotonic()
         assert wait_for(lambda: not any(alive(pid) for pid in nodes.values()), 10.0), \
             {name: pid for name, pid in nodes.items() if alive(pid)}
+        print(f'nodes gone {time.monotonic() - killed_at:.2f} s after bringup was killed')
 
         # the graph is gone, so another may start; SIGHUP (the terminal closed) stops it and its nodes
         third, third_log = bringup(tmp_path, 'third.log', '--frame-rate', str(FRAME_RATE))

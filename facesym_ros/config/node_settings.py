@@ -75,7 +75,7 @@ class ScorerNodeSettings(Settings):
 class RespawnSettings(Settings):
     """How `facesym bringup` and the launch file restart a node that died (not node parameters)."""
 
-    respawn_delay: float = setting(0.5, 'Wait before restarting a node that died; doubled for every further '
+    respawn_delay: float = setting(0.25, 'Wait before restarting a node that died; doubled for every further '
                                         'death within respawn_window [s]', min=0.0, max=60.0)
     max_respawn_delay: float = setting(10.0, 'Longest wait before a restart [s]', min=0.0, max=600.0)
     respawn_limit: int = setting(5, 'A node that dies this many times within respawn_window is not restarted '
