@@ -72,6 +72,9 @@ def live_graph(rclpy_context, tmp_path):
     def start(names=None, overrides=None, params_file=None):
         log = open(tmp_path / f'graph-{len(started)}.log', 'w')  # noqa: SIM115 - closed at teardown
         specs = [spec for spec in NODES if names is None or spec.name in names]
+        # each graph its own scorer state: a trial left open by a failed test is not taken up by the next
+        overrides = {**(overrides or {}), 'symmetry_scorer': {
+            'state_dir': str(tmp_path / f'state-{len(started)}'), **(overrides or {}).get('symmetry_scorer', {})}}
         graph = ProcessGraph(specs, params_file or default_params_file(), overrides=overrides, output=log)
         client = GraphClient(context=rclpy_context, name=f'test_client_{len(started)}')
         started.append((graph, client, log))

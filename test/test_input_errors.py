@@ -93,6 +93,21 @@ def test_a_folder_whose_frame_size_changes_is_refused_naming_the_file(tmp_path, 
     assert str(folder / '025.png') in line and '000.png' in line
 
 
+def test_image_source_stops_at_a_frame_of_another_size_and_stays_up(live_graph, tmp_path, sample_images):
+    folder = tmp_path / 'mixed'
+    folder.mkdir()
+    for index, image in enumerate(sample_images[:12]):
+        frame = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2)) if index >= 8 else image
+        cv2.imwrite(str(folder / f'{index:03d}.png'), frame)
+    graph, client = live_graph(names=['image_source'], overrides={'image_source': {'source': str(folder)}})
+    graph.start()
+    log = tmp_path / 'graph-0.log'
+    assert client.spin_until(lambda: 'source stopped' in log.read_text(), 30.0), log.read_text()
+    assert f'source stopped after 8 frames: {folder / "008.png"}' in log.read_text()
+    assert 'Traceback' not in log.read_text()
+    assert graph.exited() is None  # it used to die in its timer callback
+
+
 def test_a_cascade_set_live_that_is_not_a_cascade_is_rejected_and_the_node_lives(live_graph, rclpy_context):
     from rclpy.executors import SingleThreadedExecutor
 

@@ -109,6 +109,7 @@ def demo_command(args: argparse.Namespace) -> int:
     overrides = source_overrides(source, args.frame_rate)
     overrides[SOURCE_NODE]['wait_for_subscribers'] = '3'
     specs = [spec for spec in select(None) if not (spec.viewer_only and args.no_annotator)]
+    refuse_second_graph(specs, '', RespawnSettings().graph_check_seconds)
     log = open(args.log, 'w') if args.log else None  # noqa: SIM115 - closed below
     rclpy.init()
     client = GraphClient()
