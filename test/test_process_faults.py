@@ -259,6 +259,21 @@ def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp
         client.close()
 
 
+def test_a_node_that_keeps_dying_is_restarted_with_backoff_then_given_up(tmp_path):
+    """A landmark model that does not load: the node exits at every start."""
+    params = tmp_path / 'broken_model.yaml'
+    params.write_text(default_params_file().read_text().replace("model_path: ''", "model_path: /etc/hostname"))
+    process, log = bringup(tmp_path, 'bringup.log', '--nodes', 'landmark_detector', '--params-file', str(params))
+    assert process.wait(90) == 1
+    lines = [line for line in log.read_text().splitlines() if line.startswith('facesym bringup:')]
+    delays = [float(re.search(r'restarting it in ([\d.]+) s', line).group(1)) for line in lines
+              if 'restarting it in' in line]
+    assert delays == [0.25, 0.5, 1.0, 2.0]  # doubling with every death within the window
+    assert lines[-1] == ('facesym bringup: landmark_detector died with status 1, 5 times within 60 s; not restarting '
+                         'it again; stopping the graph')
+    assert '/etc/hostname is not a dlib shape predictor model' in log.read_text()  # the node said why
+
+
 def test_a_trial_left_open_too_long_is_closed_with_a_partial_score(live_graph, tmp_path):
     overrides = {'symmetry_scorer': {'resume_within': '1.0', 'state_dir': str(tmp_path / 'state'),
                                      'state_period': '0.2'}}
