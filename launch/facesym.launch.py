@@ -4,7 +4,9 @@
         [params_file:=<yaml>] [namespace:=<ns>] [rviz:=true|false]
 
 Starts the same nodes, with the same parameter file and remappings, as
-`facesym bringup` (both read facesym_ros.config.registry). Trials are started and
+`facesym bringup` (both read facesym_ros.config.registry). A node that dies is
+started again after respawn_delay (config.node_settings.RespawnSettings; ROS
+launch waits the same delay every time, without bringup's backoff and limit). Trials are started and
 stopped with the symmetry_scorer services:
 
     ros2 service call start_trial std_srvs/srv/Trigger
@@ -19,6 +21,7 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 from facesym_ros.config.files import FASTDDS_PROFILE_VARIABLE
+from facesym_ros.config.node_settings import RespawnSettings
 from facesym_ros.config.registry import NODES, SOURCE_NODE
 
 
@@ -40,12 +43,14 @@ def generate_launch_description() -> LaunchDescription:
             FASTDDS_PROFILE_VARIABLE, default_value=PathJoinSubstitution([share, 'config', 'fastdds.xml']))),
     ]
     nodes = []
+    respawn = RespawnSettings()
     for spec in NODES:
         parameters = [params_file]
         if spec.name == SOURCE_NODE:
             parameters.append({'source': LaunchConfiguration('source')})
         nodes.append(Node(package='facesym_ros', executable=spec.name, name=spec.name, namespace=namespace,
-                          parameters=parameters, remappings=list(spec.remappings), output='screen'))
+                          parameters=parameters, remappings=list(spec.remappings), output='screen',
+                          respawn=True, respawn_delay=respawn.respawn_delay))
     rviz = Node(package='rviz2', executable='rviz2', name='rviz2',
                 arguments=['-d', PathJoinSubstitution([share, 'config', 'facesym.rviz'])],
                 condition=IfCondition(LaunchConfiguration('rviz')))

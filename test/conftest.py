@@ -1,4 +1,5 @@
-"""Test-wide setup: every test session talks DDS on a ROS domain of its own, on this host only.
+"""Test-wide setup: every test session talks DDS on a ROS domain of its own, on this host only, and keeps
+its ROS_HOME (the scorer's state file) in a folder of its own.
 
 The domain id is claimed with a lock file, so parallel test sessions (and CI
 next to a developer's run) never hear each other.
@@ -38,6 +39,8 @@ def _claim_domain_id() -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ['ROS_DOMAIN_ID'] = str(_claim_domain_id())
+    # The scorer's trial state (and ROS logs) of this session, apart from the user's ~/.ros.
+    os.environ['ROS_HOME'] = tempfile.mkdtemp(prefix='facesym-test-ros-home-')
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     os.environ.update(dds_environment())
 
@@ -69,6 +72,9 @@ def live_graph(rclpy_context, tmp_path):
     def start(names=None, overrides=None, params_file=None):
         log = open(tmp_path / f'graph-{len(started)}.log', 'w')  # noqa: SIM115 - closed at teardown
         specs = [spec for spec in NODES if names is None or spec.name in names]
+        # each graph its own scorer state: a trial left open by a failed test is not taken up by the next
+        overrides = {**(overrides or {}), 'symmetry_scorer': {
+            'state_dir': str(tmp_path / f'state-{len(started)}'), **(overrides or {}).get('symmetry_scorer', {})}}
         graph = ProcessGraph(specs, params_file or default_params_file(), overrides=overrides, output=log)
         client = GraphClient(context=rclpy_context, name=f'test_client_{len(started)}')
         started.append((graph, client, log))

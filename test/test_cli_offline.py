@@ -115,4 +115,4 @@ def test_config_file_is_generated_from_the_code():
 
     repo = Path(__file__).resolve().parents[1]
     assert (repo / 'config' / 'facesym.yaml').read_text() == render_params_yaml(), \
-        'config/facesym.yaml is stale: python -m facesym_ros.params > config/facesym.yaml'
+        'config/facesym.yaml is stale: python -m facesym_ros.config.params > config/facesym.yaml'

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
+import time
+from datetime import datetime, timezone
 
 import pytest
 from test_scoring import motion
@@ -10,10 +14,19 @@ from test_scoring import motion
 from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.core.pipeline import FacePipeline
 from facesym_ros.core.scoring import ScoringSettings, score_frames
-from facesym_ros.core.trials import ScoreKind, TrialController, TrialError, TrialEventKind, TrialMark, TrialScorer
+from facesym_ros.core.trials import (
+    ScoreKind,
+    TrialController,
+    TrialError,
+    TrialEventKind,
+    TrialMark,
+    TrialScorer,
+    TrialStateFile,
+)
 from facesym_ros.core.video import FrameSource
 from facesym_ros.ros.node_base import StampPairer
 
+TRIAL_ID = re.compile(r'trial-\d{8}T\d{6}Z-[0-9a-f]{4}')
 MS = 1_000_000
 PERIOD = 33 * MS
 
@@ -35,9 +48,9 @@ def test_a_trial_holds_the_frames_from_its_start_to_its_stop_stamp_inclusive():
     for index in range(10):
         results += finals(controller.add(frame(index)))
     [result] = results
-    assert result.trial_id == 'trial-0001'
+    assert TRIAL_ID.fullmatch(result.trial_id)
     assert (result.first_stamp_ns, result.last_stamp_ns, result.frame_count) == (3 * PERIOD, 7 * PERIOD, 5)
-    expected = score_frames([frame(index) for index in range(3, 8)], ScoringSettings(), trial_id='trial-0001')
+    expected = score_frames([frame(index) for index in range(3, 8)], ScoringSettings(), trial_id=result.trial_id)
     assert result.regions == expected.regions
 
 
@@ -63,16 +76,16 @@ def test_marks_take_effect_at_their_stamps_whatever_order_they_are_given_in():
 
 def test_a_start_right_after_a_stop_closes_the_first_trial_first():
     controller = TrialController(TrialScorer(ScoringSettings()))
-    controller.start(0)
+    first = controller.start(0).trial_id
     controller.stop(2 * PERIOD)
-    controller.start(3 * PERIOD)  # the next frame both ends trial 1 and begins trial 2
+    second = controller.start(3 * PERIOD).trial_id  # the next frame both ends trial 1 and begins trial 2
     scores = []
     for index in range(5):
         scores += finals(controller.add(frame(index)))
-    assert [(s.trial_id, s.frame_count) for s in scores] == [('trial-0001', 3)]
-    assert controller.scorer.trial.trial_id == 'trial-0002'
+    assert [(s.trial_id, s.frame_count) for s in scores] == [(first, 3)]
+    assert controller.scorer.trial.trial_id == second != first
     [last] = controller.end_of_stream('the stream ended first')
-    assert (last.trial_id, last.frame_count) == ('trial-0002', 2)
+    assert (last.trial_id, last.frame_count) == (second, 2)
     assert 'the stream ended first' in last.quality.notes
 
 
@@ -80,12 +93,13 @@ def test_commands_that_do_not_fit_are_refused_against_the_scheduled_state():
     controller = TrialController(TrialScorer(ScoringSettings()), id_prefix='visit')
     with pytest.raises(TrialError, match='no trial is running'):
         controller.stop(5)
-    assert controller.start(10).trial_id == 'visit-0001'
-    with pytest.raises(TrialError, match='visit-0001 is still running'):
+    first = controller.start(10).trial_id
+    assert re.fullmatch(r'visit-\d{8}T\d{6}Z-[0-9a-f]{4}', first)
+    with pytest.raises(TrialError, match=f'{first} is still running'):
         controller.start(20)  # not yet applied to any frame, but scheduled
     controller.stop(30)
     assert controller.open_trial is None
-    assert controller.start(40).trial_id == 'visit-0002'
+    assert controller.start(40).trial_id != first
     assert [mark.event for mark in controller.pending] == [TrialEventKind.START, TrialEventKind.STOP,
                                                            TrialEventKind.START]
 
@@ -198,3 +212,121 @@ def test_stamp_pairer_pairs_exact_stamps_and_counts_what_it_drops():
     assert pairer.add(1, 40, 'landmarks 40') is None  # 40 was dropped: it stays unpaired, never guessed
     assert pairer.add(1, 50, 'landmarks 50') == ('image 50', 'landmarks 50')
     assert pairer.unpaired == 3  # landmarks 40, too old to pair now
+
+
+def test_trial_ids_are_unique_across_controllers_and_given_ids_are_kept():
+    """A restarted scorer is a new controller: its ids must not repeat the ones before the restart.
+
+    Ids of one second differ in 16 random bits: two controllers collide with a chance of 1 in 65536,
+    so this test looks at three ids, not hundreds.
+    """
+    before = TrialController(TrialScorer(ScoringSettings()))
+    first = before.start(0).trial_id
+    before.stop(PERIOD)
+    second = before.start(2 * PERIOD).trial_id  # same second, same controller: never the same id
+    after_restart = TrialController(TrialScorer(ScoringSettings())).start(0).trial_id
+    ids = [first, second, after_restart]
+    assert all(TRIAL_ID.fullmatch(trial_id) for trial_id in ids)
+    assert len(set(ids)) == 3
+    stamp = datetime.strptime(first.split('-')[1], '%Y%m%dT%H%M%SZ').replace(tzinfo=timezone.utc)
+    assert abs(stamp.timestamp() - time.time()) < 60  # the UTC time the trial was started
+    controller = TrialController(TrialScorer(ScoringSettings()))
+    assert controller.command(TrialMark(0, TrialEventKind.START, 'visit-7')).trial_id == 'visit-7'
+
+
+def _interrupted(tmp_path, age: float = 0.0):
+    """A trial over frames 0..9 whose scorer dies after frame 4: the controller state saved then, `age` s old."""
+    controller = TrialController(TrialScorer(ScoringSettings()))
+    trial_id = controller.start(0).trial_id
+    for index in range(5):
+        controller.add(frame(index))
+    state_file = TrialStateFile(tmp_path / 'scorer.json')
+    state_file.save(controller)
+    if age:
+        data = json.loads(state_file.path.read_text())
+        data['saved_at'] -= age
+        state_file.path.write_text(json.dumps(data))
+    return trial_id, state_file
+
+
+def test_a_restarted_scorer_continues_the_open_trial_bit_for_bit(tmp_path):
+    trial_id, state_file = _interrupted(tmp_path)
+    state, age = state_file.load()
+    assert 0 <= age < 5
+    restarted = TrialController(TrialScorer(ScoringSettings()))
+    restarted.restore(state, note='the scorer restarted during this trial')
+    assert restarted.open_trial == trial_id and not restarted.idle
+    for index in range(5, 10):
+        restarted.add(frame(index, cheek_left=3.0 + index))
+    restarted.stop(9 * PERIOD)
+    [result] = restarted.flush()
+    uninterrupted = score_frames([frame(i) for i in range(5)] + [frame(i, 3.0 + i) for i in range(5, 10)],
+                                 ScoringSettings(), trial_id=trial_id)
+    assert result.trial_id == trial_id and result.frame_count == 10
+    assert result.regions == uninterrupted.regions  # the sums continue: equal bits, not just close
+    assert result.quality.notes[-1] == 'the scorer restarted during this trial'
+
+
+def test_a_restarted_scorer_keeps_scheduled_marks_and_the_settings_of_the_trial(tmp_path):
+    controller = TrialController(TrialScorer(ScoringSettings(symmetry_lambda=2.0)))
+    trial_id = controller.start(3 * PERIOD).trial_id  # not yet applied: no frame at or after it came
+    state_file = TrialStateFile(tmp_path / 'scorer.json')
+    state_file.save(controller)
+    restarted = TrialController(TrialScorer(ScoringSettings()))
+    restarted.restore(state_file.load()[0], note='restarted')
+    restarted.stop(6 * PERIOD)
+    scores = []
+    for index in range(8):
+        scores += finals(restarted.add(frame(index)))
+    [result] = scores
+    assert (result.trial_id, result.frame_count) == (trial_id, 4)
+    assert 'restarted' in result.quality.notes
+    # settings: a trial that had begun keeps the lambda it began with, through the restart
+    controller = TrialController(TrialScorer(ScoringSettings(symmetry_lambda=2.0)))
+    controller.start(0)
+    controller.add(frame(0))
+    state_file.save(controller)
+    restarted = TrialController(TrialScorer(ScoringSettings()))
+    restarted.restore(state_file.load()[0])
+    restarted.add(frame(1))
+    [result] = restarted.end_of_stream()
+    assert result.symmetry_lambda == 2.0
+
+
+def test_a_stale_trial_is_closed_with_a_partial_score_that_says_so(tmp_path):
+    trial_id, state_file = _interrupted(tmp_path, age=120.0)
+    state, age = state_file.load()
+    assert age >= 120.0
+    restarted = TrialController(TrialScorer(ScoringSettings()))
+    restarted.restore(state)
+    [partial] = restarted.end_of_stream('the scorer stopped during this trial; scored as far as it had come')
+    assert (partial.trial_id, partial.frame_count) == (trial_id, 5)
+    assert partial.regions == score_frames([frame(i) for i in range(5)], ScoringSettings(), trial_id).regions
+    assert 'the scorer stopped during this trial; scored as far as it had come' in partial.quality.notes
+    assert restarted.idle
+
+
+def test_an_unreadable_state_file_is_an_error_with_its_name(tmp_path):
+    state_file = TrialStateFile(tmp_path / 'scorer.json')
+    assert state_file.load() is None
+    state_file.path.write_text('{"version": 1, "saved_at": ')
+    with pytest.raises(ValueError, match=r'scorer\.json: unreadable trial state'):
+        state_file.load()
+
+
+def test_a_trial_start_detects_the_face_anew_so_earlier_frames_do_not_shape_its_box():
+    """Frames before a trial (or a face detector restarted on some frame) must not decide the trial's face box."""
+    frames = list(FrameSource.open(SAMPLE_VIDEO).frames())
+    fresh = FacePipeline()
+    expected = [fresh.process(item).track for item in frames[:3]]
+    pipeline = FacePipeline()
+    controller = TrialController(TrialScorer(ScoringSettings()), pipeline.motion, tracker=pipeline.tracker)
+    for item in frames[30:50]:  # mid-smile: whatever box the tracker settles on here
+        pipeline.process(item)
+    controller.start(frames[0].stamp_ns)
+    tracks = []
+    for item in frames[:3]:
+        controller.before_frame(item.stamp_ns)
+        tracks.append(pipeline.process(item).track)
+    assert tracks == expected
+    assert tracks[0].state == expected[0].state == 1  # DETECTED: found anew in the trial's first frame

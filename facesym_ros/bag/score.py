@@ -215,7 +215,8 @@ def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None =
     trials_from = 'ranges' if trials else 'markers' if marks else 'whole bag'
     report = BagScore(bag.path, image_topic.name, trials_from)
     pipeline = FacePipeline(config)
-    trials_control = TrialController(TrialScorer(config.scoring, max_trial_seconds=1e9), pipeline.motion)
+    trials_control = TrialController(TrialScorer(config.scoring, max_trial_seconds=1e9), pipeline.motion,
+                                     tracker=pipeline.tracker)
 
     writer = create_writer(output_bag, output_storage) if output_bag is not None else None
     derived = copy = None

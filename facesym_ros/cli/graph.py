@@ -10,6 +10,7 @@ from pathlib import Path
 
 from facesym_ros.cli.common import add_params_argument
 from facesym_ros.config.files import SAMPLE_VIDEO, default_params_file
+from facesym_ros.config.node_settings import RespawnSettings
 from facesym_ros.config.params import load_params_file
 from facesym_ros.config.registry import NODE_NAMES, SOURCE_NODE, select
 from facesym_ros.core.report import format_table
@@ -33,12 +34,29 @@ def checked_params_file(path: Path | None) -> Path:
     return params_file
 
 
+def refuse_second_graph(specs, namespace: str, listen: float) -> None:
+    """Two graphs in one namespace would both answer start_trial and score every frame twice: refuse."""
+    import os
+
+    from facesym_ros.ros.bringup import running_nodes
+
+    if listen <= 0:
+        return
+    running = running_nodes([spec.name for spec in specs], namespace, listen)
+    if running:
+        raise ValueError(f'a facesym graph already runs in namespace {"/" + namespace.strip("/")!r} on ROS domain '
+                         f'{os.environ.get("ROS_DOMAIN_ID", "0")} ({", ".join(running)} answered); stop it, or '
+                         'use another --namespace')
+
+
 def bringup_command(args: argparse.Namespace) -> int:
-    from facesym_ros.ros.bringup import ProcessGraph, run_composed
+    from facesym_ros.ros.bringup import ProcessGraph, RespawnLimitError, run_composed
 
     params_file = checked_params_file(args.params_file)
     specs = select(args.nodes)
     overrides = source_overrides(args.source, args.frame_rate)
+    respawn = RespawnSettings()
+    refuse_second_graph(specs, args.namespace, respawn.graph_check_seconds)
     if args.composed:
         return run_composed(specs, params_file, args.namespace, overrides)
 
@@ -48,20 +66,30 @@ def bringup_command(args: argparse.Namespace) -> int:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    graph = ProcessGraph(specs, params_file, namespace=args.namespace, overrides=overrides)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
+    graph = ProcessGraph(specs, params_file, namespace=args.namespace, overrides=overrides, respawn=respawn)
     graph.start()
-    print(f'facesym bringup: started {", ".join(graph.processes)} (Ctrl-C stops them)', file=sys.stderr)
+    pids = ', '.join(f'{name} (pid {process.pid})' for name, process in graph.processes.items())
+    print(f'facesym bringup: started {pids} (Ctrl-C stops them)', file=sys.stderr, flush=True)
     status = 0
     while not stopping:
-        died = graph.exited()
-        if died is not None:
-            name, status = died
-            print(f'facesym bringup: {name} exited with status {status}; stopping the graph', file=sys.stderr)
-            status = status or 1
-            break
-        time.sleep(0.2)
+        if args.no_respawn:
+            died = graph.exited()
+            if died is not None:
+                name, status = died
+                print(f'facesym bringup: {name} exited with status {status}; stopping the graph', file=sys.stderr)
+                status = status or 1
+                break
+        else:
+            try:
+                for line in graph.supervise():
+                    print(f'facesym bringup: {line}', file=sys.stderr, flush=True)
+            except RespawnLimitError as error:
+                print(f'facesym bringup: {error}; stopping the graph', file=sys.stderr, flush=True)
+                status = 1
+                break
+        time.sleep(0.1)
     graph.stop()
     return status
 
@@ -81,6 +109,7 @@ def demo_command(args: argparse.Namespace) -> int:
     overrides = source_overrides(source, args.frame_rate)
     overrides[SOURCE_NODE]['wait_for_subscribers'] = '3'
     specs = [spec for spec in select(None) if not (spec.viewer_only and args.no_annotator)]
+    refuse_second_graph(specs, '', RespawnSettings().graph_check_seconds)
     log = open(args.log, 'w') if args.log else None  # noqa: SIM115 - closed below
     rclpy.init()
     client = GraphClient()
@@ -108,7 +137,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     up = commands.add_parser(
         'bringup', help='start the facesym ROS graph without ROS launch (same graph as the launch file)',
         description='Start the facesym nodes with config/facesym.yaml, each in its own process or composed '
-                    'in one; Ctrl-C stops them.')
+                    'in one; Ctrl-C stops them. A node that dies is restarted; the nodes die with this command. '
+                    'Refuses to start a second graph in a namespace where one already runs.')
     add_params_argument(up)
     up.add_argument('--namespace', default='', help='namespace of every node and topic')
     up.add_argument('--source', help=f"{SOURCE_NODE}'s source: sample, a video, a folder or camera:<index>")
@@ -116,7 +146,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     up.add_argument('--nodes', help=f'comma-separated subset of nodes to start (default: all of '
                                     f'{",".join(NODE_NAMES)})')
     up.add_argument('--composed', action='store_true',
-                    help='run all nodes in this process on a multi-threaded executor')
+                    help='run all nodes in this process on a multi-threaded executor (no restarts)')
+    up.add_argument('--no-respawn', action='store_true',
+                    help='stop the whole graph when a node dies instead of restarting it')
     up.set_defaults(run=bringup_command)
 
     demo = commands.add_parser(

@@ -15,7 +15,7 @@ from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.regions import SIDE_NAMES
 from facesym_ros.core.report import format_table, write_json
 from facesym_ros.core.synth import keep_motion_half
-from facesym_ros.core.video import FrameSource
+from facesym_ros.core.video import IMAGE_SUFFIXES, FrameSource
 
 VIDEO_SUFFIXES = {'.mp4', '.avi', '.mov', '.mkv'}
 
@@ -35,6 +35,28 @@ def score_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def clear_output(output: Path, as_video: bool, overwrite: bool) -> None:
+    """Refuse to write over an existing video or into a folder that holds files, unless overwrite: then remove the
+    video, or the folder's frames (every image a frame folder is read from), so no old frame mixes with the new."""
+    if as_video:
+        if output.exists() and not output.is_file():
+            raise ValueError(f'{output} exists and is not a file')
+        if output.exists() and not overwrite:
+            raise ValueError(f'{output} exists; give --overwrite to replace it')
+        output.unlink(missing_ok=True)
+        return
+    if output.exists() and not output.is_dir():
+        raise ValueError(f'{output} exists and is not a folder')
+    if not output.is_dir() or not any(output.iterdir()):
+        return
+    if not overwrite:
+        raise ValueError(f'{output} is not empty: frames already there would be scored with the new ones; '
+                         'give --overwrite to remove its frames first, or another folder')
+    for path in output.iterdir():
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            path.unlink()
+
+
 def synth_command(args: argparse.Namespace) -> int:
     path = resolve_input(args)
     config = resolve_settings(args).pipeline
@@ -46,6 +68,9 @@ def synth_command(args: argparse.Namespace) -> int:
     output = Path(args.output)
     # Lossy codecs change the frozen pixels a little; a folder of PNG frames keeps them exact.
     as_video = output.suffix.lower() in VIDEO_SUFFIXES
+    if output.resolve() == path.resolve():
+        raise ValueError(f'{output} is the input; write the synthetic frames elsewhere')
+    clear_output(output, as_video, args.overwrite)
     (output.parent if as_video else output).mkdir(parents=True, exist_ok=True)
     writer = None
     count = 0
@@ -91,6 +116,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                        help='keep this fraction of the --freeze side\'s motion (graded severity): '
                             '0 freezes it (default), 1 leaves it unchanged')
     synth.add_argument('--sample', action='store_true', help='use the bundled sample clip as INPUT')
+    synth.add_argument('--overwrite', action='store_true',
+                       help='replace an existing output video, or remove the frames already in the output folder')
     synth.add_argument('--frame-rate', type=float, help='frame rate of a folder of frames (default 30) [Hz]')
     add_method_arguments(synth, heatmap=False)
     synth.set_defaults(run=synth_command)

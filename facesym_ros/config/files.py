@@ -53,3 +53,11 @@ def dds_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if environ is None else environ)
     env.setdefault(FASTDDS_PROFILE_VARIABLE, str(package_config_file('fastdds.xml')))
     return env
+
+
+def state_directory(configured: str = '') -> Path:
+    """Where nodes keep state across restarts: `configured`, else $ROS_HOME/facesym, else ~/.ros/facesym."""
+    if configured:
+        return Path(configured).expanduser()
+    ros_home = os.environ.get('ROS_HOME')
+    return (Path(ros_home).expanduser() if ros_home else Path.home() / '.ros') / 'facesym'

@@ -62,4 +62,28 @@ class ScorerNodeSettings(Settings):
     motion_queue_size: int = setting(300, 'Depth of the region_motion and faces subscriptions; the scorer is '
                                           'cheap, so a burst of frames waits here rather than being dropped',
                                      min=1, max=100000, read_only=True)
-    trial_prefix: str = setting('trial', 'Trial ids are <prefix>-<number>')
+    trial_prefix: str = setting('trial', 'Trial ids are <prefix>-<UTC date-time>-<4 hex digits>, unique across '
+                                         'restarts; ids given on trial_control are kept')
+    state_dir: str = setting('', 'Folder of the scorer\'s state file (the open trial and its frames so far, so a '
+                                 'restarted scorer continues it); empty: $ROS_HOME/facesym, else ~/.ros/facesym',
+                             read_only=True)
+    state_period: float = setting(1.0, 'How often the state of an open trial is saved; frames after the last save '
+                                       'are missing from the trial if the scorer dies [s]', min=0.05, max=60.0,
+                                  read_only=True)
+    resume_within: float = setting(30.0, 'A trial left open by a scorer that died is continued when the scorer is '
+                                         'back within this time of the last save; later, it is closed with a '
+                                         'partial score that says so [s]', min=0.0, max=86400.0)
+
+
+@dataclass(frozen=True)
+class RespawnSettings(Settings):
+    """How `facesym bringup` and the launch file restart a node that died (not node parameters)."""
+
+    respawn_delay: float = setting(0.25, 'Wait before restarting a node that died; doubled for every further '
+                                        'death within respawn_window [s]', min=0.0, max=60.0)
+    max_respawn_delay: float = setting(10.0, 'Longest wait before a restart [s]', min=0.0, max=600.0)
+    respawn_limit: int = setting(5, 'A node that dies this many times within respawn_window is not restarted '
+                                    'again: bringup stops the graph', min=1, max=1000)
+    respawn_window: float = setting(60.0, 'Deaths counted against respawn_limit [s]', min=1.0, max=86400.0)
+    graph_check_seconds: float = setting(2.0, 'Before starting, how long bringup listens for a graph already '
+                                              'running in its namespace [s]', min=0.0, max=60.0)

@@ -63,7 +63,7 @@ NODES: tuple[NodeSpec, ...] = (
              (f'{PACKAGE}.config.node_settings:ImageSourceSettings', _QUEUE),
              publishes=('image_raw', 'camera_info')),
     NodeSpec('face_detector', 'FaceDetectorNode', (f'{PACKAGE}.core.detection:DetectorSettings', _QUEUE),
-             subscribes=('image',), publishes=('faces',), remappings=(('image', 'image_raw'),)),
+             subscribes=('image', 'trial_events'), publishes=('faces',), remappings=(('image', 'image_raw'),)),
     NodeSpec('landmark_detector', 'LandmarkDetectorNode',
              (f'{PACKAGE}.core.landmarks.factory:LandmarkSettings', _QUEUE),
              subscribes=('image', 'faces'), publishes=('landmarks',), remappings=(('image', 'image_raw'),)),

@@ -75,9 +75,12 @@ class HaarFaceDetector:
     def __init__(self, config: DetectorSettings) -> None:
         self.config = config
         self.cascade_path = resolve_cascade(config.cascade)
-        self._cascade = cv2.CascadeClassifier(str(self.cascade_path))
-        if self._cascade.empty():
-            raise ValueError(f'OpenCV could not load the Haar cascade {self.cascade_path}')
+        try:
+            self._cascade = cv2.CascadeClassifier(str(self.cascade_path))
+        except (cv2.error, SystemError):  # OpenCV raises SystemError for a file that is not a cascade at all
+            self._cascade = None
+        if self._cascade is None or self._cascade.empty():
+            raise ValueError(f'{self.cascade_path} is not a Haar cascade OpenCV can load')
         self.name = f'haar:{self.cascade_path.name}'
 
     def detect(self, gray: np.ndarray, region: Box | None = None, min_neighbors: int | None = None,

@@ -16,11 +16,13 @@ a silent 1.0.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +83,16 @@ class _MovementSum:
             self.first_count = pixel_count
         elif pixel_count != self.first_count:
             self.constant_count = False
+
+    def state(self) -> list:
+        return [self.pairs, self.magnitude, self.per_pixel, self.first_count, self.constant_count, self.empty]
+
+    @classmethod
+    def from_state(cls, state: list) -> _MovementSum:
+        total = cls()
+        (total.pairs, total.magnitude, total.per_pixel, total.first_count, total.constant_count,
+         total.empty) = state
+        return total
 
     def value(self) -> float:
         if self.pairs == 0 or self.empty or self.first_count is None:
@@ -203,6 +215,31 @@ class TrialAccumulator:
         self._no_face = self._low_confidence = self._multiple = self._box_changes = self._gaps = 0
         self._head_motion = 0.0
         self._reference: tuple[float, float] | None = None
+
+    _STATE_FIELDS = ('trial_id', 'frame_count', 'flow_pairs', 'first_stamp_ns', 'last_stamp_ns', '_intervals',
+                     '_threshold_factor', '_no_face', '_low_confidence', '_multiple', '_box_changes',
+                     '_head_motion')
+
+    def state(self) -> dict[str, Any]:
+        """Everything the score so far depends on, as JSON-able data (floats keep every bit through JSON)."""
+        state = {name: getattr(self, name) for name in self._STATE_FIELDS}
+        state.update(config=dataclasses.asdict(self.config), methods=sorted(self._methods),
+                     reference=self._reference, sides=[[region, side, total.state()]
+                                                       for (region, side), total in self._sides.items()])
+        return state
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> TrialAccumulator:
+        """The accumulator state() described; adding further frames continues it bit for bit."""
+        accumulator = cls(ScoringSettings(**state['config']), state['trial_id'])
+        for name in cls._STATE_FIELDS:
+            setattr(accumulator, name, state[name])
+        accumulator._intervals = list(state['_intervals'])
+        accumulator._methods = set(state['methods'])
+        accumulator._reference = tuple(state['reference']) if state['reference'] is not None else None
+        for region, side, total in state['sides']:
+            accumulator._sides[(region, side)] = _MovementSum.from_state(total)
+        return accumulator
 
     def add(self, frame: RegionMotion) -> None:
         if self.frame_count and frame.stamp_ns < self.last_stamp_ns:

@@ -10,15 +10,30 @@ drive one by stamp. TrialScorer, which it drives, decides when a score is due:
   arrived (or the caller gave up waiting and calls finish());
 - RUNNING while a trial is open, at most every running_period;
 - WINDOW in unattended mode, over the last window_seconds, every window_period.
+
+Trial ids are made here only (new_trial_id): `<prefix>-<UTC date-time>-<4 hex
+digits>`, unique across restarts of the scorer, sessions and bags; an id given
+with a command (a TrialEvent, a bag's markers) is kept. TrialController.state()
+and restore() carry the open trial, its frames so far and the scheduled marks
+across a restart of the scorer; TrialStateFile keeps them on disk.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import json
+import os
+import secrets
+import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
+from facesym_ros.core.detection import FaceTracker
 from facesym_ros.core.flow import RegionMotion, RegionMotionEstimator
 from facesym_ros.core.scoring import ScoreResult, ScoringSettings, TrialAccumulator, score_frames
 from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
@@ -47,6 +62,11 @@ class TrialMark:
     stamp_ns: int
     event: TrialEventKind
     trial_id: str = ''
+
+
+def new_trial_id(prefix: str) -> str:
+    """`<prefix>-<UTC date-time>-<4 hex digits>`, e.g. trial-20261125T173000Z-3f9a."""
+    return f'{prefix}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}'
 
 
 class TrialError(RuntimeError):
@@ -167,7 +187,9 @@ class TrialController:
     frame anchors the regions), a STOP after the last frame stamped at or
     before it, a RESET before the first frame at or after it. The scorer node
     drives one with a TrialScorer, the flow node with its RegionMotionEstimator,
-    score-bag with both, so live and offline apply a mark to the same frame.
+    the face detector with its FaceTracker (a trial's face is detected in its
+    first frame, whatever came before), score-bag with all three, so live and
+    offline apply a mark to the same frame.
 
     start/stop/reset check a command against the state after every scheduled
     mark and raise TrialError when it does not fit (start while a trial runs,
@@ -175,13 +197,15 @@ class TrialController:
     """
 
     def __init__(self, scorer: TrialScorer | None = None, motion: RegionMotionEstimator | None = None, *,
-                 id_prefix: str = 'trial') -> None:
+                 tracker: FaceTracker | None = None, id_prefix: str = 'trial') -> None:
         self.scorer = scorer
         self.motion = motion
+        self.tracker = tracker
         self.id_prefix = id_prefix
         self._pending: list[TrialMark] = []
-        self._started = 0
         self._open_id: str | None = None
+        self._last_id = ''
+        self._restart_note = ''
 
     @property
     def open_trial(self) -> str | None:
@@ -195,8 +219,12 @@ class TrialController:
     def start(self, stamp_ns: int, trial_id: str = '') -> TrialMark:
         if self._open_id is not None:
             raise TrialError(f'trial {self._open_id} is still running; stop it first')
-        self._started += 1
-        mark = TrialMark(int(stamp_ns), TrialEventKind.START, trial_id or f'{self.id_prefix}-{self._started:04d}')
+        if not trial_id:
+            trial_id = new_trial_id(self.id_prefix)
+            while trial_id == self._last_id:  # two starts within a second drew the same digits
+                trial_id = new_trial_id(self.id_prefix)
+        self._last_id = trial_id
+        mark = TrialMark(int(stamp_ns), TrialEventKind.START, trial_id)
         self._open_id = mark.trial_id
         return self._schedule(mark)
 
@@ -273,6 +301,39 @@ class TrialController:
             scorer.stop(max(trial.start_ns, trial.score.last_stamp_ns))
         return [*finals, scorer.finish()]
 
+    def state(self) -> dict[str, Any]:
+        """The open trial (its frames so far included) and the scheduled marks, as JSON-able data."""
+        trial = self.scorer.trial if self.scorer is not None else None
+        return {
+            'open_trial': self._open_id,
+            'pending': [[mark.stamp_ns, int(mark.event), mark.trial_id] for mark in self._pending],
+            'trial': None if trial is None else {
+                'trial_id': trial.trial_id, 'start_ns': trial.start_ns, 'stop_ns': trial.stop_ns,
+                'notes': list(trial.notes), 'late_frames': trial.late_frames, 'score': trial.score.state()},
+        }
+
+    def restore(self, state: Mapping[str, Any], note: str = '') -> None:
+        """Take up what state() described (a restarted scorer); `note` goes into the trial it continues."""
+        assert self.scorer is not None, 'restore() needs a TrialScorer'
+        self._open_id = state['open_trial']
+        self._pending = [TrialMark(int(stamp), TrialEventKind(event), trial_id)
+                         for stamp, event, trial_id in state['pending']]
+        saved = state['trial']
+        self.scorer.reset()
+        if saved is not None:
+            self.scorer.trial = Trial(saved['trial_id'], int(saved['start_ns']),
+                                      TrialAccumulator.from_state(saved['score']), saved['stop_ns'],
+                                      list(saved['notes']), int(saved['late_frames']))
+        if note and self.scorer.trial is not None:
+            self.scorer.trial.notes.append(note)
+        elif note and any(mark.event == TrialEventKind.START for mark in self._pending):
+            self._restart_note = note  # for the trial whose START is still to take effect
+
+    @property
+    def idle(self) -> bool:
+        """No trial open or finishing and no mark scheduled: nothing a restart could lose."""
+        return not self._pending and (self.scorer is None or self.scorer.trial is None)
+
     @staticmethod
     def _due(mark: TrialMark, stamp_ns: int) -> bool:
         # A frame stamped exactly at a STOP still belongs to the trial.
@@ -285,7 +346,12 @@ class TrialController:
             if scorer is not None:
                 if scorer.trial is not None and scorer.trial.stop_ns is not None:
                     finals.append(scorer.finish())
-                scorer.start(mark.trial_id, mark.stamp_ns)
+                trial = scorer.start(mark.trial_id, mark.stamp_ns)
+                if self._restart_note:
+                    trial.notes.append(self._restart_note)
+                    self._restart_note = ''
+            if self.tracker is not None:
+                self.tracker.reset()
             if self.motion is not None:
                 self.motion.reanchor()
         elif mark.event == TrialEventKind.STOP:
@@ -297,3 +363,35 @@ class TrialController:
             if self.motion is not None:
                 self.motion.reset()
         return finals
+
+
+class TrialStateFile:
+    """A TrialController's state() on disk, written atomically, so a scorer that died can continue or close it."""
+
+    VERSION = 1
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def save(self, controller: TrialController, **extra: Any) -> None:
+        """Write controller.state() (and `extra` JSON-able items)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {'version': self.VERSION, 'saved_at': time.time(), **extra, **controller.state()}
+        partial = self.path.with_name(f'.{self.path.name}.{os.getpid()}.tmp')
+        partial.write_text(json.dumps(data))
+        os.replace(partial, self.path)  # a reader sees the old file or the new one, never half of one
+
+    def load(self) -> tuple[dict[str, Any], float] | None:
+        """(state, seconds since it was saved), or None without a file; ValueError for a file it cannot read."""
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as error:
+            raise ValueError(f'{self.path}: unreadable trial state ({error})') from None
+        if not isinstance(data, dict) or data.get('version') != self.VERSION:
+            raise ValueError(f'{self.path}: not a facesym trial state of version {self.VERSION}')
+        return data, max(0.0, time.time() - float(data['saved_at']))
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -57,12 +57,22 @@ class FrameSource:
         return round(index * 1e9 / self.frame_rate)
 
     def images(self) -> Iterator[tuple[int, object]]:
-        """(index, BGR image) for every frame; raises SourceError on an unreadable image file."""
+        """(index, BGR image) for every frame; raises SourceError, naming the file, on an unreadable image file
+        and on a frame whose size differs from the first frame's."""
         if self.path.is_dir():
+            first: tuple[Path, tuple[int, ...]] | None = None
             for index, file in enumerate(self._image_files(self.path)):
                 image = cv2.imread(str(file), cv2.IMREAD_COLOR)
                 if image is None:
                     raise SourceError(f'{file}: not a readable image')
+                if first is None:
+                    first = (file, image.shape)
+                elif image.shape != first[1]:
+                    # The face box, crops and regions are pixel positions: frames of another size cannot be
+                    # scored with them (the folder probably mixes two recordings).
+                    raise SourceError(f'{file}: {image.shape[1]}x{image.shape[0]} pixels, but the frames from '
+                                      f'{first[0].name} on are {first[1][1]}x{first[1][0]}; a folder must hold '
+                                      'frames of one size')
                 yield index, image
             return
         capture = cv2.VideoCapture(str(self.path))

@@ -1,6 +1,8 @@
 """face_detector: Viola-Jones face detection with the paper's fixed face box.
 
-Subscribes: image (sensor_msgs/Image, sensor-data QoS).
+Subscribes: image (sensor_msgs/Image, sensor-data QoS); trial_events (TrialEvent), so
+            that the face of a trial is detected in its first frame, as the paper does,
+            whatever frames (or restarts of this node) came before.
 Publishes:  faces (facesym_ros/FaceDetections), one per image, also when no face is found.
 """
 
@@ -12,9 +14,10 @@ from sensor_msgs.msg import Image
 
 from facesym_ros.config.node_settings import NodeQueueSettings
 from facesym_ros.core.detection import DetectorSettings, FaceTracker, HaarFaceDetector, TrackState
-from facesym_ros.msg import FaceDetections
-from facesym_ros.ros.conversions import track_to_msg
-from facesym_ros.ros.node_base import WARN_PERIOD, SettingsNode, image_qos, pipeline_qos, spin_node
+from facesym_ros.core.trials import TrialController, TrialError
+from facesym_ros.msg import FaceDetections, TrialEvent
+from facesym_ros.ros.conversions import mark_of, stamp_to_ns, track_to_msg
+from facesym_ros.ros.node_base import WARN_PERIOD, SettingsNode, image_qos, latched_qos, pipeline_qos, spin_node
 
 
 class FaceDetectorNode(SettingsNode):
@@ -23,9 +26,11 @@ class FaceDetectorNode(SettingsNode):
     def __init__(self, **kwargs) -> None:
         super().__init__('face_detector', **kwargs)
         self._tracker = FaceTracker(HaarFaceDetector(self.settings(DetectorSettings)))
+        self._trials = TrialController(tracker=self._tracker)
         depth = self.settings(NodeQueueSettings).queue_size
         self._publisher = self.create_publisher(FaceDetections, 'faces', pipeline_qos(depth))
         self.create_subscription(Image, 'image', self._on_image, image_qos(depth))
+        self.create_subscription(TrialEvent, 'trial_events', self._on_trial_event, latched_qos())
 
     def check_settings(self, settings: dict) -> None:
         try:
@@ -35,9 +40,17 @@ class FaceDetectorNode(SettingsNode):
 
     def settings_changed(self, previous: dict) -> None:
         if previous[DetectorSettings] != self.settings(DetectorSettings):
-            self._tracker = FaceTracker(HaarFaceDetector(self.settings(DetectorSettings)))
+            self._tracker = self._trials.tracker = FaceTracker(HaarFaceDetector(self.settings(DetectorSettings)))
+
+    def _on_trial_event(self, event: TrialEvent) -> None:
+        """The scorer's trial events: a START makes the first frame of its stamp or later detect the face anew."""
+        try:
+            self._trials.command(mark_of(event))
+        except TrialError as error:
+            self.get_logger().warning(f'trial_events: {error}')
 
     def _on_image(self, msg: Image) -> None:
+        self._trials.before_frame(stamp_to_ns(msg.header.stamp))
         frame = self.frame_of(msg)
         if frame is None:
             return

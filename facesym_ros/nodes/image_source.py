@@ -5,7 +5,8 @@ package is installed. Camera frames are stamped with the node clock when
 captured; frames of a file or folder with the time they are due (start time +
 index / rate), as a camera running at that rate would stamp them, so timer
 jitter does not look like dropped frames. Every image carries the configured
-frame_id.
+frame_id. A folder frame that cannot be read, or whose size differs from the
+first frame's, ends the source with an error in the log (the node keeps running).
 
 Publishes: image_raw (sensor_msgs/Image, bgr8, sensor-data QoS),
            camera_info (sensor_msgs/CameraInfo, uncalibrated: size and frame only).
@@ -135,7 +136,13 @@ class ImageSourceNode(SettingsNode):
         settings = self.settings(ImageSourceSettings)
         if self.published == 0 and not self._subscribers_ready(settings):
             return
-        image = next(self._images, None) if self._images is not None else None
+        try:
+            image = next(self._images, None) if self._images is not None else None
+        except SourceError as error:  # an unreadable frame, or one of another size, in a folder
+            self.get_logger().error(f'source stopped after {self.published} frames: {error}')
+            self.destroy_timer(self._timer)
+            self._timer = None
+            return
         if image is None and settings.loop and self._camera is None and self.published:
             self._open()
             return

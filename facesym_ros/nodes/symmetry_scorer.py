@@ -14,6 +14,12 @@ After a stop, the final score waits until every frame the face detector saw up
 to the stop has arrived as region motion, however far the chain lags; it is
 given when a later frame was seen or the stream went quiet for stop_grace, and
 after final_timeout at the latest, then flagged with what was missing.
+
+The open trial, its frames so far and the scheduled marks are saved to a state
+file (state_dir, every state_period and at every command). A scorer restarted
+after it died continues that trial, noting the restart in its score, when it
+is back within resume_within; otherwise it closes the trial at once with a
+partial score that says so.
 """
 
 from __future__ import annotations
@@ -25,10 +31,19 @@ from collections import deque
 from rclpy.time import Time
 from std_srvs.srv import Trigger
 
+from facesym_ros.config.files import state_directory
 from facesym_ros.config.node_settings import ScorerNodeSettings
 from facesym_ros.core.scoring import ScoreResult, ScoringSettings
 from facesym_ros.core.timebase import ns_to_seconds
-from facesym_ros.core.trials import ScoreKind, TrialController, TrialError, TrialEventKind, TrialMark, TrialScorer
+from facesym_ros.core.trials import (
+    ScoreKind,
+    TrialController,
+    TrialError,
+    TrialEventKind,
+    TrialMark,
+    TrialScorer,
+    TrialStateFile,
+)
 from facesym_ros.msg import FaceDetections, RegionMotion, SymmetryScore, TrialEvent
 from facesym_ros.ros.conversions import mark_of, mark_to_msg, msg_to_motion, score_to_msg, stamp_to_ns
 from facesym_ros.ros.node_base import (
@@ -73,6 +88,64 @@ class SymmetryScorerNode(SettingsNode):
         self.create_service(Trigger, 'stop_trial', self._stop_service)
         self.create_service(Trigger, 'reset', self._reset_service)
         self.create_timer(0.1, self._check_final)
+        name = self.get_fully_qualified_name().strip('/').replace('/', '.')
+        self._state_file = TrialStateFile(state_directory(node.state_dir) /
+                                          f'{name}.domain{self.context.get_domain_id()}.json')
+        self._state_changed = False
+        self._take_up_saved_trials()
+        self.create_timer(node.state_period, self._save_state)
+
+    # -- surviving a restart --------------------------------------------------------------------------------------
+
+    def _take_up_saved_trials(self) -> None:
+        """Continue (or, saved too long ago, close with a partial score) what a scorer before this one left open."""
+        try:
+            saved = self._state_file.load()
+        except ValueError as error:
+            self.get_logger().error(f'{error}; starting without it')
+            return
+        if saved is None:
+            return
+        state, age = saved
+        self._frame_id = state.get('frame_id', '')
+        self._trials.restore(state)
+        if self._trials.idle:
+            return
+        within = self.settings(ScorerNodeSettings).resume_within
+        trial = self._trials.scorer.trial
+        if age <= within:
+            self._trials.restore(state, note=f'the scorer restarted during this trial ({age:.1f} s after its last '
+                                             'save); frames of that time are missing')
+            stops = [mark.stamp_ns for mark in self._trials.pending if mark.event == TrialEventKind.STOP]
+            if trial is not None and trial.stop_ns is not None:
+                stops.insert(0, trial.stop_ns)
+            if stops:
+                self._stop_requested_at = self.get_clock().now()
+                self._stop_ns = stops[0]
+            self.get_logger().warning(f'continuing trial {self._trials.open_trial or trial.trial_id} after a restart '
+                                      f'({age:.1f} s after the last save of {self._state_file.path})')
+            return
+        if trial is not None:
+            trial.notes.append(f'the scorer stopped during this trial and was back only {age:.0f} s later '
+                               f'(resume_within {within:g} s): a partial score of the frames up to then')
+        dropped = [mark.trial_id for mark in self._trials.pending if mark.event == TrialEventKind.START]
+        if dropped:
+            self.get_logger().warning(f'trial {", ".join(dropped)} had not begun when the scorer stopped '
+                                      f'{age:.0f} s ago: no frame of it to score')
+        for result in self._trials.end_of_stream():
+            self.get_logger().warning(f'closing trial {result.trial_id}, left open by a scorer that stopped '
+                                      f'{age:.0f} s ago, with a partial score')
+            self._publish(ScoreKind.FINAL, result)
+        self._state_changed = True
+        self._save_state()
+
+    def _save_state(self) -> None:
+        if self._state_changed:
+            self._state_changed = False
+            try:
+                self._state_file.save(self._trials, frame_id=self._frame_id)
+            except OSError as error:
+                self.get_logger().error(f'cannot save the trial state: {error}', throttle_duration_sec=WARN_PERIOD)
 
     def _scorer_options(self) -> dict[str, float]:
         node = self.settings(ScorerNodeSettings)
@@ -89,6 +162,8 @@ class SymmetryScorerNode(SettingsNode):
     def _command(self, mark: TrialMark) -> TrialMark:
         """Schedule a trial command (it takes effect at its stamp) and announce it on trial_events."""
         mark = self._trials.command(mark)
+        self._state_changed = True
+        self._save_state()  # a started trial's id and stamp are on disk before anyone is told of it
         self._event_publisher.publish(mark_to_msg(mark, self._frame_id))
         if mark.event == TrialEventKind.STOP:
             self._stop_requested_at = self.get_clock().now()
@@ -142,6 +217,7 @@ class SymmetryScorerNode(SettingsNode):
                                       throttle_duration_sec=WARN_PERIOD)
         for kind, result in self._trials.add(motion):
             self._publish(kind, result)
+        self._state_changed = self._state_changed or not self._trials.idle
 
     def _check_final(self) -> None:
         """After a stop: give the final score once the frames up to the stop are through, or on timeout."""
@@ -175,6 +251,8 @@ class SymmetryScorerNode(SettingsNode):
             self._stop_requested_at = None
         self.get_logger().info(summary(result))
         self._score_publisher.publish(msg)
+        self._state_changed = True
+        self._save_state()
 
 
 def main(args: list[str] | None = None) -> int:

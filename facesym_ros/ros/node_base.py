@@ -195,6 +195,9 @@ def spin_node(node_class: type[Node], args: Sequence[str] | None = None) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
+    from facesym_ros.ros.bringup import die_with_parent
+
+    die_with_parent()
     rclpy.init(args=args)
     node = None
     try:

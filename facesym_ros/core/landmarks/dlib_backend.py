@@ -41,7 +41,10 @@ class DlibLandmarkBackend:
         if not path.is_file():
             raise FileNotFoundError(f'dlib shape predictor model not found: {path}')
         self.model_path = path
-        self._predictor = dlib.shape_predictor(str(path))
+        try:
+            self._predictor = dlib.shape_predictor(str(path))
+        except RuntimeError as error:  # dlib's deserialisation errors say what failed, not which file
+            raise ValueError(f'{path} is not a dlib shape predictor model ({error})') from None
 
     def predict(self, frame: Frame, box: Box) -> Landmarks:
         shape = self._predictor(

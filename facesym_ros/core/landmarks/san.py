@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import pickle
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,14 +221,24 @@ def _first_line(error: BaseException | str) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+CODE_REFUSAL = re.compile(r'GLOBAL ([\w.]+)|call reduce|allowlisted')
+"""What the weights-only unpickler says when it meets a global it does not allow, as opposed to malformed data."""
+
+
 def _refusal_reason(error: pickle.UnpicklingError) -> str:
-    """The line of torch's weights-only refusal that says what it met, without its advice to load unsafely."""
-    _, marker, detail = str(error).partition('WeightsUnpickler error:')
-    return _first_line(detail if marker else error)
+    """Our one-line reason for torch's weights-only refusal.
 
-
-CODE_REFUSALS = ('GLOBAL', 'allowlisted', 'call reduce')
-"""Words of the weights-only unpickler's refusals of a global it does not allow, as opposed to malformed data."""
+    torch's message also advises re-running with weights_only=False, which would run the file's code;
+    that advice is never passed on. The reason names the global the file asked for, where torch says it.
+    """
+    text = str(error)
+    found = CODE_REFUSAL.search(text)
+    if found is None:
+        _, marker, detail = text.partition('WeightsUnpickler error:')
+        return _first_line(detail) if marker and detail.strip() else 'malformed data'
+    if found.group(1):
+        return f'it asks for {found.group(1)}, which is not a tensor, a number or one of SAN\'s option objects'
+    return 'it asks to call a function while loading'
 
 
 def load_san_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], SanInputSettings]:
@@ -245,9 +256,9 @@ def load_san_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], SanI
             checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as error:
         reason = _refusal_reason(error)
-        if any(word in reason for word in CODE_REFUSALS):
+        if CODE_REFUSAL.search(str(error)):
             raise ValueError(f'refusing to load {path}: it holds objects whose loading would run code '
-                             f'({reason})') from None
+                             f'({reason}); use a checkpoint of plain weights') from None
         raise ValueError(f'{path} is not a torch checkpoint: {reason}') from None
     except (RuntimeError, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError) as error:
         raise ValueError(f'{path} is not a torch checkpoint: {_first_line(error)}') from None
