@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ('video', 'graph', 'bag')
+COMMAND_MODULES = ('video', 'graph', 'bag', 'status')
 
 
 def build_parser() -> argparse.ArgumentParser:

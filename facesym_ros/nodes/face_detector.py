@@ -1,7 +1,8 @@
 """face_detector: Viola-Jones face detection with the paper's fixed face box.
 
 Subscribes: image (sensor_msgs/Image, sensor-data QoS).
-Publishes:  faces (facesym_ros/FaceDetections), one per image, also when no face is found.
+Publishes:  faces (facesym_ros/FaceDetections), one per image, also when no face is found;
+            /diagnostics (rate, processing time, face present, model loaded: the cascade).
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from facesym_ros.config.node_settings import NodeQueueSettings
 from facesym_ros.core.detection import DetectorSettings, FaceTracker, HaarFaceDetector, TrackState
 from facesym_ros.msg import FaceDetections
 from facesym_ros.ros.conversions import track_to_msg
-from facesym_ros.ros.node_base import WARN_PERIOD, SettingsNode, image_qos, pipeline_qos, spin_node
+from facesym_ros.ros.node_base import (
+    KEY_FACE,
+    KEY_MODEL,
+    WARN_PERIOD,
+    SettingsNode,
+    image_qos,
+    pipeline_qos,
+    spin_node,
+    yes_no,
+)
 
 
 class FaceDetectorNode(SettingsNode):
@@ -23,9 +33,10 @@ class FaceDetectorNode(SettingsNode):
     def __init__(self, **kwargs) -> None:
         super().__init__('face_detector', **kwargs)
         self._tracker = FaceTracker(HaarFaceDetector(self.settings(DetectorSettings)))
+        self._face_present: bool | None = None
         depth = self.settings(NodeQueueSettings).queue_size
         self._publisher = self.create_publisher(FaceDetections, 'faces', pipeline_qos(depth))
-        self.create_subscription(Image, 'image', self._on_image, image_qos(depth))
+        self.create_subscription(Image, 'image', self.timed(self._on_image), image_qos(depth))
 
     def check_settings(self, settings: dict) -> None:
         try:
@@ -37,11 +48,16 @@ class FaceDetectorNode(SettingsNode):
         if previous[DetectorSettings] != self.settings(DetectorSettings):
             self._tracker = FaceTracker(HaarFaceDetector(self.settings(DetectorSettings)))
 
+    def diagnostic_values(self) -> list[tuple[str, str]]:
+        return [(KEY_FACE, yes_no(self._face_present)), (KEY_MODEL, 'true'),
+                ('model', self._tracker.detector.name)]
+
     def _on_image(self, msg: Image) -> None:
         frame = self.frame_of(msg)
         if frame is None:
             return
         track = self._tracker.update(frame.gray)
+        self._face_present = track.state != TrackState.NO_FACE
         self._publisher.publish(track_to_msg(track, msg.header, self._tracker.detector.name))
         if track.state == TrackState.NO_FACE:
             self.get_logger().warning('no face in the image', throttle_duration_sec=WARN_PERIOD)

@@ -8,12 +8,14 @@ jitter does not look like dropped frames. Every image carries the configured
 frame_id.
 
 Publishes: image_raw (sensor_msgs/Image, bgr8, sensor-data QoS),
-           camera_info (sensor_msgs/CameraInfo, uncalibrated: size and frame only).
+           camera_info (sensor_msgs/CameraInfo, uncalibrated: size and frame only),
+           /diagnostics (publishing rate; processing time = reading, converting and publishing a frame).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 
 import cv2
@@ -127,6 +129,7 @@ class ImageSourceNode(SettingsNode):
         settings = self.settings(ImageSourceSettings)
         if self.published == 0 and not self._subscribers_ready(settings):
             return
+        started = time.perf_counter()
         image = next(self._images, None) if self._images is not None else None
         if image is None and settings.loop and self._camera is None and self.published:
             self._open()
@@ -145,6 +148,7 @@ class ImageSourceNode(SettingsNode):
         self._image_publisher.publish(bgr_to_image(image, header))
         self._info_publisher.publish(CameraInfo(header=header, height=image.shape[0], width=image.shape[1]))
         self.published += 1
+        self.record_frame(time.perf_counter() - started, header)
 
 
 def main(args: list[str] | None = None) -> int:
