@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ('video', 'graph', 'bag', 'status')
+COMMAND_MODULES = ('video', 'graph', 'bag', 'status', 'view')
 
 
 def build_parser() -> argparse.ArgumentParser:
