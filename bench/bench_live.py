@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+from sensor_msgs.msg import Image
 
 from bench.frames import letterboxed_frames, write_folder
 from facesym_ros.config.files import default_params_file
@@ -32,6 +33,7 @@ from facesym_ros.core.timebase import ns_to_seconds
 from facesym_ros.ros.bringup import ProcessGraph
 from facesym_ros.ros.conversions import stamp_to_ns
 from facesym_ros.ros.graph_client import GraphClient, run_source_trial
+from facesym_ros.ros.node_base import image_qos
 
 TARGET_FPS, TARGET_P99_MS = 60.0, 33.0
 
@@ -43,6 +45,8 @@ def run(folder: Path, frames: int, rate: float, with_annotator: bool, log: Path)
     with log.open('w') as output:
         graph = ProcessGraph(specs, default_params_file(), overrides=overrides, output=output)
         client = GraphClient(name='bench_client')
+        if with_annotator:  # the annotator draws only while watched, as it is on the rig with RViz
+            client.create_subscription(Image, 'annotated', lambda msg: None, image_qos(1))
         try:
             chain = [spec for spec in specs if spec.name != SOURCE_NODE]
             graph.start([spec.name for spec in chain])

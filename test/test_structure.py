@@ -77,7 +77,7 @@ def test_every_registered_node_exists_with_its_settings(spec):
     assert node_class.__module__ == spec.module
     assert spec.settings_classes(), 'a node without parameters'
     for topic in (*spec.subscribes, *spec.publishes):
-        assert re.fullmatch(r'[a-z_]+', topic), 'topics are relative names'
+        assert re.fullmatch(r'[a-z_]+(/[a-z_]+)*', topic), 'topics are relative names'
 
 
 def test_node_names_are_written_only_in_the_registry_and_the_nodes():

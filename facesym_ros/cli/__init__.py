@@ -1,4 +1,4 @@
-"""The `facesym` command: score videos and bags, make synthetic asymmetry, run and record the ROS graph.
+"""The `facesym` command: score videos and bags, make synthetic asymmetry, run, record, check and view the ROS graph.
 
 Every command lives in a module of this package with an add_parsers(commands)
 that adds its sub-parsers, each with set_defaults(run=function). Library code
@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ('video', 'graph', 'bag', 'clinic')
+COMMAND_MODULES = ('video', 'graph', 'bag', 'clinic', 'status', 'view')
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,10 +38,36 @@ class NodeQueueSettings(Settings):
 
 
 @dataclass(frozen=True)
+class DiagnosticsSettings(Settings):
+    """Every node's health report on /diagnostics (diagnostic_msgs/DiagnosticArray)."""
+
+    diagnostics_period: float = setting(1.0, 'How often the node publishes its status on /diagnostics; the '
+                                             'rate and processing times are of the frames since the last one [s]',
+                                        min=0.1, max=60.0, read_only=True)
+    processing_warn_ms: float = setting(50.0, 'Mean processing time per frame above which the status is WARN '
+                                              '[ms]', min=0.0, max=60000.0)
+    processing_error_ms: float = setting(200.0, 'Mean processing time per frame above which the status is '
+                                                'ERROR [ms]', min=0.0, max=60000.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.processing_error_ms < self.processing_warn_ms:
+            raise ValueError(f'processing_error_ms ({self.processing_error_ms:g}) must be >= processing_warn_ms '
+                             f'({self.processing_warn_ms:g})')
+
+
+@dataclass(frozen=True)
 class OpticalFlowNodeSettings(Settings):
     publish_heatmap: bool = setting(True, 'Publish the flow-magnitude heat map image (paper Fig. 4)')
+    publish_markers: bool = setting(True, 'Publish the landmarks and region outlines as '
+                                          'visualization_msgs/ImageMarker on image_markers while subscribed')
     heatmap_max: float = setting(5.0, 'Flow magnitude shown as the hottest colour [px/frame]',
                                  min=0.01, max=1000.0)
+
+
+@dataclass(frozen=True)
+class AnnotatorNodeSettings(Settings):
+    jpeg_quality: int = setting(90, 'JPEG quality of annotated/compressed', min=1, max=100)
 
 
 @dataclass(frozen=True)

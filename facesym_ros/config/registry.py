@@ -4,7 +4,8 @@ The console scripts (setup.py), the `ros2 run` executables (CMakeLists.txt),
 the parameter file (config/facesym.yaml), the launch file, `facesym bringup`
 and the demo all read this list. Nodes use relative topic names; the
 remappings wire them up (image_pipeline style: a node that takes images
-subscribes to `image`).
+subscribes to `image`). Besides its `publishes`, every node reports its health on the
+absolute `/diagnostics` (DIAGNOSTICS_TOPIC), as ROS nodes do.
 
 Standard library only: setup.py and CMake read it before anything is
 installed (`python3 facesym_ros/config/registry.py` prints the executables).
@@ -57,32 +58,39 @@ def _load(reference: str) -> type:
 
 
 _QUEUE = f'{PACKAGE}.config.node_settings:NodeQueueSettings'
+_DIAGNOSTICS = f'{PACKAGE}.config.node_settings:DiagnosticsSettings'
 
 NODES: tuple[NodeSpec, ...] = (
     NodeSpec('image_source', 'ImageSourceNode',
-             (f'{PACKAGE}.config.node_settings:ImageSourceSettings', _QUEUE),
+             (f'{PACKAGE}.config.node_settings:ImageSourceSettings', _QUEUE, _DIAGNOSTICS),
              publishes=('image_raw', 'camera_info')),
-    NodeSpec('face_detector', 'FaceDetectorNode', (f'{PACKAGE}.core.detection:DetectorSettings', _QUEUE),
+    NodeSpec('face_detector', 'FaceDetectorNode',
+             (f'{PACKAGE}.core.detection:DetectorSettings', _QUEUE, _DIAGNOSTICS),
              subscribes=('image', 'trial_events'), publishes=('faces',), remappings=(('image', 'image_raw'),)),
     NodeSpec('landmark_detector', 'LandmarkDetectorNode',
-             (f'{PACKAGE}.core.landmarks.factory:LandmarkSettings', _QUEUE),
+             (f'{PACKAGE}.core.landmarks.factory:LandmarkSettings', _QUEUE, _DIAGNOSTICS),
              subscribes=('image', 'faces'), publishes=('landmarks',), remappings=(('image', 'image_raw'),)),
     NodeSpec('optical_flow', 'OpticalFlowNode',
              (f'{PACKAGE}.core.flow:FlowSettings', f'{PACKAGE}.config.node_settings:OpticalFlowNodeSettings',
-              _QUEUE),
-             subscribes=('image', 'landmarks', 'trial_events'), publishes=('region_motion', 'flow_heatmap'),
-             remappings=(('image', 'image_raw'),)),
+              _QUEUE, _DIAGNOSTICS),
+             subscribes=('image', 'landmarks', 'trial_events'),
+             publishes=('region_motion', 'flow_heatmap', 'image_markers'), remappings=(('image', 'image_raw'),)),
     NodeSpec('symmetry_scorer', 'SymmetryScorerNode',
-             (f'{PACKAGE}.core.scoring:ScoringSettings', f'{PACKAGE}.config.node_settings:ScorerNodeSettings'),
+             (f'{PACKAGE}.core.scoring:ScoringSettings', f'{PACKAGE}.config.node_settings:ScorerNodeSettings',
+              _DIAGNOSTICS),
              subscribes=('region_motion', 'faces', 'trial_control'),
              publishes=('score', 'score_running', 'trial_events')),
-    NodeSpec('annotator', 'AnnotatorNode', (_QUEUE,),
+    NodeSpec('annotator', 'AnnotatorNode',
+             (f'{PACKAGE}.config.node_settings:AnnotatorNodeSettings', _QUEUE, _DIAGNOSTICS),
              subscribes=('image', 'landmarks', 'region_motion', 'score', 'score_running'),
-             publishes=('annotated',), remappings=(('image', 'flow_heatmap'),), viewer_only=True),
+             publishes=('annotated', 'annotated/compressed'), remappings=(('image', 'flow_heatmap'),),
+             viewer_only=True),
 )
 NODE_NAMES: tuple[str, ...] = tuple(spec.name for spec in NODES)
 SOURCE_NODE = 'image_source'
 """The node that feeds the graph; drivers replace it on a rig, and trials start before it."""
+DIAGNOSTICS_TOPIC = '/diagnostics'
+"""Where every node publishes its diagnostic_msgs/DiagnosticArray (absolute, the ROS convention)."""
 
 
 def node(name: str) -> NodeSpec:

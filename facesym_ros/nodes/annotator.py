@@ -4,20 +4,23 @@ Subscribes: image (sensor_msgs/Image; the launch files connect flow_heatmap, so 
             flow heat map shows under the drawing), landmarks (FaceLandmarks) and
             region_motion (RegionMotion), paired by exact header stamp; score and
             score_running (SymmetryScore) for the score panel.
-Publishes:  annotated (sensor_msgs/Image, bgr8), one per paired image.
+Publishes:  annotated (sensor_msgs/Image, bgr8) and annotated/compressed (sensor_msgs/CompressedImage,
+            JPEG, image_transport's naming), one per paired image on each while it has a
+            subscriber: nothing is drawn or encoded for nobody; /diagnostics (rate and
+            processing time of the paired frames, unpaired frames).
 """
 
 from __future__ import annotations
 
 import sys
 
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
-from facesym_ros.config.node_settings import NodeQueueSettings
+from facesym_ros.config.node_settings import AnnotatorNodeSettings, NodeQueueSettings
 from facesym_ros.core.annotate import annotate
 from facesym_ros.core.scoring import RegionScore
 from facesym_ros.msg import FaceLandmarks, RegionMotion, SymmetryScore
-from facesym_ros.ros.conversions import bgr_to_image, msg_to_box, msg_to_landmarks
+from facesym_ros.ros.conversions import bgr_to_compressed, bgr_to_image, msg_to_box, msg_to_landmarks
 from facesym_ros.ros.node_base import (
     CONTROL_QUEUE_DEPTH,
     SettingsNode,
@@ -37,6 +40,7 @@ class AnnotatorNode(SettingsNode):
         depth = self.settings(NodeQueueSettings).queue_size
         self._latest_score: SymmetryScore | None = None
         self._publisher = self.create_publisher(Image, 'annotated', image_qos(depth))
+        self._compressed_publisher = self.create_publisher(CompressedImage, 'annotated/compressed', image_qos(depth))
         self.subscribe_paired([(Image, 'image', image_qos(depth)), (FaceLandmarks, 'landmarks', pipeline_qos(depth)),
                                (RegionMotion, 'region_motion', pipeline_qos(depth))], self._draw, depth)
         self.create_subscription(SymmetryScore, 'score', self._on_score, latched_qos())
@@ -46,6 +50,10 @@ class AnnotatorNode(SettingsNode):
         self._latest_score = msg
 
     def _draw(self, image: Image, landmarks_msg: FaceLandmarks, motion: RegionMotion) -> None:
+        raw = self._publisher.get_subscription_count() > 0
+        compressed = self._compressed_publisher.get_subscription_count() > 0
+        if not (raw or compressed):
+            return
         frame = self.frame_of(image)
         if frame is None:
             return
@@ -60,7 +68,11 @@ class AnnotatorNode(SettingsNode):
             notes = ('no face', *notes)
         picture = annotate(frame.bgr, msg_to_box(landmarks_msg.face_box), msg_to_landmarks(landmarks_msg), polygons,
                            scores=scores, title=title, notes=notes)
-        self._publisher.publish(bgr_to_image(picture, image.header))
+        if raw:
+            self._publisher.publish(bgr_to_image(picture, image.header))
+        if compressed:
+            quality = self.settings(AnnotatorNodeSettings).jpeg_quality
+            self._compressed_publisher.publish(bgr_to_compressed(picture, image.header, quality))
 
 
 def main(args: list[str] | None = None) -> int:

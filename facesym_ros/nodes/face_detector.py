@@ -3,7 +3,8 @@
 Subscribes: image (sensor_msgs/Image, sensor-data QoS); trial_events (TrialEvent), so
             that the face of a trial is detected in its first frame, as the paper does,
             whatever frames (or restarts of this node) came before.
-Publishes:  faces (facesym_ros/FaceDetections), one per image, also when no face is found.
+Publishes:  faces (facesym_ros/FaceDetections), one per image, also when no face is found;
+            /diagnostics (rate, processing time, face present, model loaded: the cascade).
 """
 
 from __future__ import annotations
@@ -17,7 +18,17 @@ from facesym_ros.core.detection import DetectorSettings, FaceTracker, HaarFaceDe
 from facesym_ros.core.trials import TrialController, TrialError
 from facesym_ros.msg import FaceDetections, TrialEvent
 from facesym_ros.ros.conversions import mark_of, stamp_to_ns, track_to_msg
-from facesym_ros.ros.node_base import WARN_PERIOD, SettingsNode, image_qos, latched_qos, pipeline_qos, spin_node
+from facesym_ros.ros.node_base import (
+    KEY_FACE,
+    KEY_MODEL,
+    WARN_PERIOD,
+    SettingsNode,
+    image_qos,
+    latched_qos,
+    pipeline_qos,
+    spin_node,
+    yes_no,
+)
 
 
 class FaceDetectorNode(SettingsNode):
@@ -27,9 +38,10 @@ class FaceDetectorNode(SettingsNode):
         super().__init__('face_detector', **kwargs)
         self._tracker = FaceTracker(HaarFaceDetector(self.settings(DetectorSettings)))
         self._trials = TrialController(tracker=self._tracker)
+        self._face_present: bool | None = None
         depth = self.settings(NodeQueueSettings).queue_size
         self._publisher = self.create_publisher(FaceDetections, 'faces', pipeline_qos(depth))
-        self.create_subscription(Image, 'image', self._on_image, image_qos(depth))
+        self.create_subscription(Image, 'image', self.timed(self._on_image), image_qos(depth))
         self.create_subscription(TrialEvent, 'trial_events', self._on_trial_event, latched_qos())
 
     def check_settings(self, settings: dict) -> None:
@@ -49,12 +61,17 @@ class FaceDetectorNode(SettingsNode):
         except TrialError as error:
             self.get_logger().warning(f'trial_events: {error}')
 
+    def diagnostic_values(self) -> list[tuple[str, str]]:
+        return [(KEY_FACE, yes_no(self._face_present)), (KEY_MODEL, 'true'),
+                ('model', self._tracker.detector.name)]
+
     def _on_image(self, msg: Image) -> None:
         self._trials.before_frame(stamp_to_ns(msg.header.stamp))
         frame = self.frame_of(msg)
         if frame is None:
             return
         track = self._tracker.update(frame.gray)
+        self._face_present = track.state != TrackState.NO_FACE
         self._publisher.publish(track_to_msg(track, msg.header, self._tracker.detector.name))
         if track.state == TrackState.NO_FACE:
             self.get_logger().warning('no face in the image', throttle_duration_sec=WARN_PERIOD)

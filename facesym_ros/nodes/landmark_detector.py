@@ -2,7 +2,8 @@
 
 Subscribes: image (sensor_msgs/Image, sensor-data QoS) and faces (FaceDetections),
             paired by exact header stamp.
-Publishes:  landmarks (facesym_ros/FaceLandmarks), one per paired image.
+Publishes:  landmarks (facesym_ros/FaceLandmarks), one per paired image;
+            /diagnostics (rate, processing time, unpaired frames, face present, model loaded).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from facesym_ros.core.landmarks.factory import LandmarkSettings, make_landmark_b
 from facesym_ros.core.pipeline import predict_landmarks
 from facesym_ros.msg import FaceDetections, FaceLandmarks
 from facesym_ros.ros.conversions import landmarks_to_msg, msg_to_track
-from facesym_ros.ros.node_base import SettingsNode, image_qos, pipeline_qos, spin_node
+from facesym_ros.ros.node_base import KEY_FACE, KEY_MODEL, SettingsNode, image_qos, pipeline_qos, spin_node, yes_no
 
 
 class LandmarkDetectorNode(SettingsNode):
@@ -26,6 +27,8 @@ class LandmarkDetectorNode(SettingsNode):
     def __init__(self, **kwargs) -> None:
         self._loaded_config: LandmarkSettings | None = None
         self._candidate: tuple[LandmarkSettings, LandmarkBackend] | None = None
+        self._backend: LandmarkBackend | None = None
+        self._face_present: bool | None = None
         super().__init__('landmark_detector', **kwargs)
         self._use_candidate()
         depth = self.settings(NodeQueueSettings).queue_size
@@ -52,12 +55,18 @@ class LandmarkDetectorNode(SettingsNode):
             self._candidate = None
             self.get_logger().info(f'landmark backend: {self._backend.name}')
 
+    def diagnostic_values(self) -> list[tuple[str, str]]:
+        loaded = self._backend is not None
+        return [(KEY_FACE, yes_no(self._face_present)), (KEY_MODEL, yes_no(loaded)),
+                ('model', self._backend.name if loaded else '')]
+
     def _process(self, image: Image, faces: FaceDetections) -> None:
         frame = self.frame_of(image)
         if frame is None:
             return
         track = msg_to_track(faces)
         landmarks = predict_landmarks(self._backend, frame, track)
+        self._face_present = landmarks is not None
         self._publisher.publish(landmarks_to_msg(landmarks, track, image.header))
 
 

@@ -5,7 +5,11 @@ Subscribes: image (sensor_msgs/Image, sensor-data QoS) and landmarks (FaceLandma
             regions at the first frame of each trial.
 Publishes:  region_motion (facesym_ros/RegionMotion), one per paired image;
             flow_heatmap (sensor_msgs/Image): the image with the thresholded flow
-            magnitude over the face (paper Fig. 4), one per paired image.
+            magnitude over the face (paper Fig. 4), one per paired image, while subscribed;
+            image_markers (visualization_msgs/ImageMarker): the landmarks and the six
+            region outlines, MARKERS_PER_FRAME per paired image with its header, while
+            subscribed (Foxglove draws them over image_raw or flow_heatmap);
+            /diagnostics (rate, processing time, unpaired frames, face present).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import sys
 
 from sensor_msgs.msg import Image
+from visualization_msgs.msg import ImageMarker
 
 from facesym_ros.config.node_settings import NodeQueueSettings, OpticalFlowNodeSettings
 from facesym_ros.core.annotate import flow_heatmap
@@ -27,7 +32,16 @@ from facesym_ros.ros.conversions import (
     msg_to_box,
     msg_to_landmarks,
 )
-from facesym_ros.ros.node_base import SettingsNode, image_qos, latched_qos, pipeline_qos, spin_node
+from facesym_ros.ros.markers import MARKERS_PER_FRAME, image_markers
+from facesym_ros.ros.node_base import (
+    KEY_FACE,
+    SettingsNode,
+    image_qos,
+    latched_qos,
+    pipeline_qos,
+    spin_node,
+    yes_no,
+)
 
 
 class OpticalFlowNode(SettingsNode):
@@ -40,6 +54,9 @@ class OpticalFlowNode(SettingsNode):
         depth = self.settings(NodeQueueSettings).queue_size
         self._motion_publisher = self.create_publisher(RegionMotion, 'region_motion', pipeline_qos(depth))
         self._heatmap_publisher = self.create_publisher(Image, 'flow_heatmap', image_qos(depth))
+        self._marker_publisher = self.create_publisher(ImageMarker, 'image_markers',
+                                                       pipeline_qos(depth * MARKERS_PER_FRAME))
+        self._face_present: bool | None = None
         self.subscribe_paired([(Image, 'image', image_qos(depth)), (FaceLandmarks, 'landmarks', pipeline_qos(depth))],
                               self._process, depth)
         self.create_subscription(TrialEvent, 'trial_events', self._on_trial_event, latched_qos())
@@ -50,6 +67,9 @@ class OpticalFlowNode(SettingsNode):
             self._estimator = RegionMotionEstimator(self.settings(FlowSettings), backend)
             self._trials.motion = self._estimator
             self.get_logger().info('flow settings changed: regions are anchored anew')
+
+    def diagnostic_values(self) -> list[tuple[str, str]]:
+        return [(KEY_FACE, yes_no(self._face_present))]
 
     def _on_trial_event(self, event: TrialEvent) -> None:
         """The scorer's trial events: a START re-anchors the regions at the first frame of its stamp or later."""
@@ -69,11 +89,16 @@ class OpticalFlowNode(SettingsNode):
         motion = self._estimator.update(frame, TrackState(landmarks_msg.track_state),
                                         msg_to_box(landmarks_msg.face_box), int(landmarks_msg.faces_in_image),
                                         landmarks)
-        self._motion_publisher.publish(motion_to_msg(motion, image.header))
+        self._face_present = motion.face_found
+        motion_msg = motion_to_msg(motion, image.header)
+        self._motion_publisher.publish(motion_msg)
         settings = self.settings(OpticalFlowNodeSettings)
         if settings.publish_heatmap and self._heatmap_publisher.get_subscription_count() > 0:
             picture = flow_heatmap(frame.bgr, motion, settings.heatmap_max)
             self._heatmap_publisher.publish(bgr_to_image(picture, image.header))
+        if settings.publish_markers and self._marker_publisher.get_subscription_count() > 0:
+            for marker in image_markers(image.header, landmarks_msg, motion_msg):
+                self._marker_publisher.publish(marker)
 
 
 def main(args: list[str] | None = None) -> int:

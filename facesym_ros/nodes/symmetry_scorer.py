@@ -7,7 +7,7 @@ Publishes:  score (SymmetryScore, reliable + transient local): final trial score
             score_running (SymmetryScore): the running score of an open trial and,
             unattended, rolling-window scores; trial_events (TrialEvent, transient
             local): every start, stop and reset, with the stamp it takes effect at
-            and the trial's id.
+            and the trial's id; /diagnostics (rate, processing time).
 Services:   start_trial, stop_trial, reset (std_srvs/Trigger), stamped with the node clock.
 
 After a stop, the final score waits until every frame the face detector saw up
@@ -81,7 +81,8 @@ class SymmetryScorerNode(SettingsNode):
         self._running_publisher = self.create_publisher(SymmetryScore, 'score_running',
                                                         pipeline_qos(CONTROL_QUEUE_DEPTH))
         self._event_publisher = self.create_publisher(TrialEvent, 'trial_events', latched_qos())
-        self.create_subscription(RegionMotion, 'region_motion', self._on_motion, pipeline_qos(node.motion_queue_size))
+        self.create_subscription(RegionMotion, 'region_motion', self.timed(self._on_motion),
+                                 pipeline_qos(node.motion_queue_size))
         self.create_subscription(FaceDetections, 'faces', self._on_faces, pipeline_qos(node.motion_queue_size))
         self.create_subscription(TrialEvent, 'trial_control', self._on_control, pipeline_qos(CONTROL_QUEUE_DEPTH))
         self.create_service(Trigger, 'start_trial', self._start_service)

@@ -12,6 +12,7 @@ import importlib
 import re
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
 from rosbags.image import ImageError, message_to_cvimage
@@ -114,6 +115,14 @@ def image_to_bgr(msg: Image | CompressedImage) -> np.ndarray:
     if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:
         raise ImageConversionError('image did not decode to a colour picture')
     return np.ascontiguousarray(bgr, dtype=np.uint8)
+
+
+def bgr_to_compressed(bgr: np.ndarray, header: Header, quality: int) -> CompressedImage:
+    """sensor_msgs/CompressedImage (JPEG, image_transport's compressed format string) with the given header."""
+    ok, encoded = cv2.imencode('.jpg', bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError('OpenCV could not JPEG-encode the image')
+    return CompressedImage(header=header, format='bgr8; jpeg compressed bgr8', data=encoded.tobytes())
 
 
 def bgr_to_image(bgr: np.ndarray, header: Header) -> Image:

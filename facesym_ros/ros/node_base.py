@@ -1,25 +1,42 @@
-"""What every facesym node shares: parameters declared from settings classes, QoS profiles, stamp pairing.
+"""What every facesym node shares: parameters declared from settings classes, QoS profiles, stamp pairing,
+diagnostics.
 
 Parameters are the fields of the settings dataclasses the registry
 (facesym_ros.config.registry) names for the node: each is declared with a
 descriptor (description, range or choices), checked when the node starts and
 whenever it is changed. A change that fails validation is rejected with the
 reason, and the node keeps its old values.
+
+Diagnostics (like hri_face_detect's): a node with DiagnosticsSettings publishes
+one diagnostic_msgs/DiagnosticStatus, named by its fully qualified node name,
+in a DiagnosticArray on /diagnostics every `diagnostics_period`. It holds the
+rate and processing time of the frames handled since the last report (frame
+callbacks are timed by `timed`, which subscribe_paired applies itself), the
+frames that could not be paired by stamp, the images that could not be read,
+and whatever the node adds in `diagnostic_values` (face present, model
+loaded). The level is ERROR when the mean processing time exceeds
+`processing_error_ms`, WARN when it exceeds `processing_warn_ms` or when
+frames were dropped or unreadable since the last report, OK otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from facesym_ros.config.node_settings import DiagnosticsSettings
+from facesym_ros.config.registry import DIAGNOSTICS_TOPIC
 from facesym_ros.config.registry import node as registered_node
 from facesym_ros.core.frame import Frame
 from facesym_ros.ros.conversions import ImageConversionError, image_to_bgr, stamp_to_ns
@@ -29,6 +46,23 @@ WARN_PERIOD = 5.0
 """Seconds between repeats of the same warning (rclpy throttles per call site)."""
 CONTROL_QUEUE_DEPTH = 10
 """Depth of the control and score topics (trial events, scores): a few messages a trial, never a frame stream."""
+
+# The keys of every node's DiagnosticStatus (values are plain numbers or true/false; n/a when unknown).
+KEY_RATE = 'rate (Hz)'
+KEY_MEAN_MS = 'processing time mean (ms)'
+KEY_MAX_MS = 'processing time max (ms)'
+KEY_UNPAIRED = 'frames unpaired'
+KEY_UNREADABLE = 'images unreadable'
+KEY_FACE = 'face present'
+KEY_MODEL = 'model loaded'
+NOT_KNOWN = 'n/a'
+LEVEL_NAMES = {DiagnosticStatus.OK: 'OK', DiagnosticStatus.WARN: 'WARN', DiagnosticStatus.ERROR: 'ERROR',
+               DiagnosticStatus.STALE: 'STALE'}
+
+
+def yes_no(value: bool | None) -> str:
+    """A diagnostic value of a flag: true, false, or n/a before the node knows."""
+    return NOT_KNOWN if value is None else str(bool(value)).lower()
 
 
 def image_qos(depth: int) -> QoSProfile:
@@ -82,6 +116,16 @@ class SettingsNode(Node):
         self._pending: dict[type, Any] | None = None
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
+        self._pairers: list[StampPairer] = []
+        self._frame_seconds: list[float] = []
+        self._unreadable = 0
+        self._hardware_id = ''
+        self._lost_reported = 0
+        self._reported_at = time.monotonic()
+        if DiagnosticsSettings in self._settings:
+            self._diagnostics_publisher = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC,
+                                                                pipeline_qos(CONTROL_QUEUE_DEPTH))
+            self.create_timer(self.settings(DiagnosticsSettings).diagnostics_period, self.publish_diagnostics)
 
     def settings(self, cls: type[S]) -> S:
         """The node's current (validated) settings of one class."""
@@ -94,20 +138,87 @@ class SettingsNode(Node):
         """Called after accepted parameter changes; self.settings() already holds the new values."""
 
     def frame_of(self, image: Any) -> Frame | None:
-        """The core's Frame of an image message; None, with a warning, for an image it cannot read."""
+        """The core's Frame of an image message; None, with a warning, for an image it cannot read (counted)."""
         try:
             return Frame.from_bgr(image_to_bgr(image), stamp_to_ns(image.header.stamp))
         except (ImageConversionError, ValueError) as error:
+            self._unreadable += 1
             self.get_logger().warning(f'skipping image: {error}', throttle_duration_sec=WARN_PERIOD)
             return None
+
+    # -- diagnostics ----------------------------------------------------------------------------------------------
+
+    def timed(self, callback: Callable[..., None]) -> Callable[..., None]:
+        """A frame callback whose calls count as processed frames in the diagnostics, with their time.
+
+        A call in which frame_of could not read the image counts as unreadable instead.
+        """
+        @functools.wraps(callback)
+        def run(*msgs: Any) -> None:
+            started, unreadable = time.perf_counter(), self._unreadable
+            callback(*msgs)
+            if self._unreadable == unreadable:
+                self.record_frame(time.perf_counter() - started, getattr(msgs[0], 'header', None))
+
+        return run
+
+    def record_frame(self, seconds: float, header: Any = None) -> None:
+        """Count one processed frame that took `seconds`; its header's frame_id is the hardware id reported."""
+        self._frame_seconds.append(seconds)
+        if header is not None:
+            self._hardware_id = header.frame_id
+
+    def diagnostic_values(self) -> list[tuple[str, str]]:
+        """Node-specific (key, value) pairs of the status, e.g. (KEY_FACE, yes_no(...)); none by default."""
+        return []
+
+    def diagnostic_status(self) -> DiagnosticStatus:
+        """The node's status over the frames since the last call; starts the next period."""
+        now = time.monotonic()
+        elapsed, self._reported_at = max(now - self._reported_at, 1e-9), now
+        seconds, self._frame_seconds = self._frame_seconds, []
+        unpaired = sum(pairer.unpaired for pairer in self._pairers)
+        lost, self._lost_reported = unpaired + self._unreadable - self._lost_reported, unpaired + self._unreadable
+        mean_ms = 1000.0 * sum(seconds) / len(seconds) if seconds else None
+        max_ms = 1000.0 * max(seconds) if seconds else None
+        settings = self.settings(DiagnosticsSettings)
+        level, problems = DiagnosticStatus.OK, []
+        if mean_ms is not None and mean_ms > settings.processing_error_ms:
+            level = DiagnosticStatus.ERROR
+            problems.append(f'processing time {mean_ms:.1f} ms > error threshold {settings.processing_error_ms:g} ms')
+        elif mean_ms is not None and mean_ms > settings.processing_warn_ms:
+            level = DiagnosticStatus.WARN
+            problems.append(f'processing time {mean_ms:.1f} ms > warn threshold {settings.processing_warn_ms:g} ms')
+        if lost:
+            level = max(level, DiagnosticStatus.WARN)
+            problems.append(f'{lost} frames dropped or unreadable')
+        message = '; '.join(problems) or ('ok' if seconds else 'no frames')
+
+        def number(value: float | None) -> str:
+            return NOT_KNOWN if value is None else f'{value:.2f}'
+
+        values = [(KEY_RATE, number(len(seconds) / elapsed)), (KEY_MEAN_MS, number(mean_ms)),
+                  (KEY_MAX_MS, number(max_ms)), (KEY_UNPAIRED, str(unpaired)),
+                  (KEY_UNREADABLE, str(self._unreadable)), *self.diagnostic_values()]
+        return DiagnosticStatus(level=level, name=self.get_fully_qualified_name(), message=message,
+                                hardware_id=self._hardware_id,
+                                values=[KeyValue(key=key, value=value) for key, value in values])
+
+    def publish_diagnostics(self) -> None:
+        array = DiagnosticArray(status=[self.diagnostic_status()])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_publisher.publish(array)
 
     def subscribe_paired(self, streams: Sequence[tuple[type, str, QoSProfile]], callback: Callable[..., None],
                          depth: int) -> StampPairer:
         """Subscribe to several topics and call callback(*messages) with the messages of one header stamp.
 
-        A message that cannot be paired is dropped, counted in the returned pairer's `unpaired` and warned of.
+        A message that cannot be paired is dropped, counted in the returned pairer's `unpaired` (and in the
+        diagnostics) and warned of. The callback is `timed`.
         """
         pairer = StampPairer(len(streams), depth)
+        self._pairers.append(pairer)
+        callback = self.timed(callback)
         topics = '/'.join(topic for _, topic, _ in streams)
 
         def add(stream: int, msg: Any) -> None:

@@ -1,0 +1,104 @@
+"""`facesym view`: a Foxglove WebSocket client (loopback only) receives the live graph's image, annotations and
+scores; the shipped layout is the generated one."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from websockets.sync.client import connect
+
+from facesym_ros.ros.foxglove_view import layout_json
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBPROTOCOLS = ['foxglove.sdk.v1', 'foxglove.websocket.v1']
+"""The SDK's server (0.30) speaks foxglove.sdk.v1, the successor of foxglove.websocket.v1 with the same framing."""
+MESSAGE_DATA = 0x01  # binary opcode of the Foxglove WebSocket protocol: u32 subscription, u64 log time, payload
+WANTED = ('/image_raw', '/flow_heatmap', '/annotations', '/score_running')
+SAMPLE_BYTES = 640 * 360 * 3
+
+
+def start_view() -> tuple[subprocess.Popen, int]:
+    """`facesym view --port 0`, and the port it prints."""
+    process = subprocess.Popen([sys.executable, '-m', 'facesym_ros.cli', 'view', '--port', '0'],
+                               stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    deadline = time.monotonic() + 30
+    line = ''
+    while time.monotonic() < deadline and process.poll() is None:
+        if select.select([process.stderr], [], [], 0.5)[0]:
+            line = process.stderr.readline()
+            match = re.search(r'ws://127\.0\.0\.1:(\d+)', line)
+            if match:
+                return process, int(match.group(1))
+    process.kill()
+    raise AssertionError(f'facesym view did not start: {line!r}')
+
+
+def test_view_serves_image_annotations_and_scores_to_a_foxglove_client(live_graph):
+    graph, _ = live_graph(
+        names=['image_source', 'face_detector', 'landmark_detector', 'optical_flow', 'symmetry_scorer'],
+        overrides={'image_source': {'source': 'sample', 'loop': 'true', 'frame_rate': '10.0'},
+                   'symmetry_scorer': {'window_seconds': '1.0', 'window_period': '0.5'}})
+    graph.start()
+    view, port = start_view()
+    received: dict[str, list[tuple[int, bytes]]] = {topic: [] for topic in WANTED}
+    try:
+        with connect(f'ws://127.0.0.1:{port}', subprotocols=SUBPROTOCOLS, max_size=None,
+                     open_timeout=10) as websocket:
+            assert websocket.subprotocol in SUBPROTOCOLS
+            channels: dict[str, dict] = {}
+            subscribed: dict[int, str] = {}
+            deadline = time.monotonic() + 45
+            while time.monotonic() < deadline and not all(len(r) >= 3 for r in received.values()):
+                try:
+                    message = websocket.recv(timeout=1.0)
+                except TimeoutError:
+                    continue
+                if isinstance(message, str):
+                    control = json.loads(message)
+                    if control.get('op') == 'advertise':
+                        channels.update({c['topic']: c for c in control['channels']})
+                        new = [(len(subscribed) + i, channels[t]['id']) for i, t in enumerate(
+                            t for t in WANTED if t in channels and t not in subscribed.values())]
+                        for subscription, channel_id in new:
+                            subscribed[subscription] = next(t for t, c in channels.items() if c['id'] == channel_id)
+                        if new:
+                            websocket.send(json.dumps({'op': 'subscribe', 'subscriptions': [
+                                {'id': subscription, 'channelId': channel_id} for subscription, channel_id in new]}))
+                    continue
+                if message[0] == MESSAGE_DATA:
+                    subscription, log_time = struct.unpack_from('<IQ', message, 1)
+                    received[subscribed[subscription]].append((log_time, message[13:]))
+    finally:
+        graph.stop()
+        view.send_signal(signal.SIGTERM)
+        assert view.wait(15) == 0
+
+    assert channels['/image_raw']['schemaName'] == 'foxglove.RawImage'
+    assert channels['/annotations']['schemaName'] == 'foxglove.ImageAnnotations'
+    assert channels['/score_running']['encoding'] == 'json'
+    assert channels['/score_running']['schemaName'] == 'facesym.SymmetryScore'
+    assert {topic: len(messages) >= 3 for topic, messages in received.items()} == dict.fromkeys(WANTED, True)
+    assert all(len(payload) > SAMPLE_BYTES for _, payload in received['/image_raw'])  # whole bgr8 frames
+    # annotations are logged at their image's stamp: the image panel draws them over that very frame
+    image_times = {log_time for log_time, _ in received['/image_raw'] + received['/flow_heatmap']}
+    assert image_times & {log_time for log_time, _ in received['/annotations']}
+    scores = [json.loads(payload) for _, payload in received['/score_running']]
+    assert all(score['kind'] == 'window' for score in scores)
+    assert all(set(score['regions']) == {'forehead', 'eye', 'cheek'} for score in scores)
+    assert any(score['regions']['eye']['symmetry'] is not None for score in scores)
+
+
+def test_the_shipped_foxglove_layout_is_the_generated_one():
+    shipped = (ROOT / 'config' / 'foxglove_layout.json').read_text()
+    assert shipped == layout_json(), 'regenerate: python -m facesym_ros.ros.foxglove_view > config/foxglove_layout.json'
+    topics = set(re.findall(r'"(/[a-z_]+)', shipped))
+    assert {'/image_raw', '/flow_heatmap', '/annotations', '/score_running', '/score'} <= topics
