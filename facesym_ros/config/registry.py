@@ -82,6 +82,10 @@ NODES: tuple[NodeSpec, ...] = (
 NODE_NAMES: tuple[str, ...] = tuple(spec.name for spec in NODES)
 SOURCE_NODE = 'image_source'
 """The node that feeds the graph; drivers replace it on a rig, and trials start before it."""
+IMAGE_TOPIC = 'image_raw'
+"""The camera topic the graph is wired to; a driver's topic replaces it (bringup --image-topic, image_topic:=)."""
+NO_SOURCE = 'none'
+"""The source argument that leaves image_source out, for a camera driver that publishes the images."""
 
 
 def node(name: str) -> NodeSpec:
