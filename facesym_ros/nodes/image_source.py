@@ -14,6 +14,7 @@ Publishes: image_raw (sensor_msgs/Image, bgr8, sensor-data QoS),
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 
 import cv2
@@ -30,6 +31,9 @@ from facesym_ros.ros.conversions import bgr_to_image
 from facesym_ros.ros.node_base import SettingsNode, image_qos, spin_node
 
 CAMERA_PREFIX = 'camera:'
+MATCH_SETTLE_SECONDS = 0.5
+"""After wait_for_subscribers are matched here, the time their side takes to match this publisher too
+(discovery is two-sided; a best-effort reader drops frames of a writer it has not matched yet)."""
 
 
 class CameraSource:
@@ -108,12 +112,17 @@ class ImageSourceNode(SettingsNode):
         self._started_ns: int | None = None
         self.published = 0
         self._waiting_since = self.get_clock().now()
+        self._matched_at: float | None = None
         self.get_logger().info(f'publishing {settings.source} at {rate:g} Hz as frame {settings.frame_id!r}')
         self._timer = self.create_timer(1.0 / rate, self._publish_next)
 
     def _subscribers_ready(self, settings: ImageSourceSettings) -> bool:
         if self._image_publisher.get_subscription_count() >= settings.wait_for_subscribers:
-            return True
+            if settings.wait_for_subscribers == 0:
+                return True
+            if self._matched_at is None:
+                self._matched_at = time.monotonic()
+            return time.monotonic() - self._matched_at >= MATCH_SETTLE_SECONDS
         waited = ns_to_seconds((self.get_clock().now() - self._waiting_since).nanoseconds)
         if waited < settings.wait_timeout:
             return False

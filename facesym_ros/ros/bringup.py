@@ -49,8 +49,8 @@ def ros_arguments(spec: NodeSpec, params_file: Path, options: GraphOptions = Gra
                   overrides: Mapping[str, str] | None = None) -> list[str]:
     """--ros-args for one node: parameter file, namespace, remappings, use_sim_time and parameter overrides."""
     args = ['--ros-args', '--params-file', str(params_file)]
-    if options.namespace:
-        args += ['-r', f'__ns:={options.namespace}']
+    if options.namespace.strip('/'):
+        args += ['-r', f'__ns:=/{options.namespace.strip("/")}']  # rcl takes fully qualified namespaces only
     for source, target in remappings(spec, options.image_topic):
         args += ['-r', f'{source}:={target}']
     if options.use_sim_time:
