@@ -261,3 +261,23 @@ def test_a_graph_split_over_two_hosts_scores_as_offline(two_hosts, tmp_path):
         assert vs_left == pytest.approx(region.vs_left, abs=1e-6)
         assert vs_right == pytest.approx(region.vs_right, abs=1e-6)
         assert symmetry == pytest.approx(region.symmetry, abs=1e-6)
+
+
+# -- 5. packaging -------------------------------------------------------------------------------------------------
+
+def test_package_xml_names_the_runtime_dependencies_and_the_pip_only_ones_are_pinned():
+    root = TEST_DIR.parent
+    package = (root / 'package.xml').read_text()
+    for key in ('rclpy', 'sensor_msgs', 'std_srvs', 'rosgraph_msgs', 'ament_index_python', 'rviz2', 'launch_ros',
+                'python3-opencv', 'python3-numpy', 'python3-yaml', 'python3-tqdm'):
+        assert f'<exec_depend>{key}</exec_depend>' in package, key
+    assert '<test_depend>ament_cmake_pytest</test_depend>' in package
+    pins = dict(line.split('==') for line in (root / 'constraints.txt').read_text().splitlines()
+                if '==' in line and not line.startswith('#'))
+    normal = {name.lower().replace('_', '-'): version for name, version in pins.items()}
+    pip_only = [line for line in (root / 'requirements-pip-only.txt').read_text().splitlines()
+                if '==' in line and not line.startswith('#')]
+    assert len(pip_only) >= 5
+    for line in pip_only:
+        name, version = line.split('==')
+        assert normal.get(name.lower()) == version, line
