@@ -178,6 +178,7 @@ UDP_ONLY_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
       <type>UDPv4</type>
       <receiveBufferSize>8388608</receiveBufferSize>
       <sendBufferSize>8388608</sendBufferSize>
+      <maxInitialPeersRange>32</maxInitialPeersRange>
     </transport_descriptor>
   </transport_descriptors>
   <participant profile_name="two_hosts" is_default_profile="true">
@@ -212,7 +213,8 @@ def two_hosts():
             veth = f'fsv{tag}{"ab"[index]}'
             steps += [('-n', host, 'link', 'set', 'lo', 'up'),
                       ('-n', host, 'addr', 'add', f'10.200.0.{index + 1}/24', 'dev', veth),
-                      ('-n', host, 'link', 'set', veth, 'up')]
+                      ('-n', host, 'link', 'set', veth, 'up'),
+                      ('-n', host, 'route', 'add', '224.0.0.0/4', 'dev', veth)]  # DDS discovery multicast
         for step in steps:
             result = ip(*step)
             if result.returncode != 0:
