@@ -61,22 +61,28 @@ def rclpy_context() -> Iterator[object]:
 
 @pytest.fixture
 def live_graph(rclpy_context, tmp_path):
-    """Start (part of) the facesym graph as real processes; yields start(names, overrides) -> (graph, client)."""
+    """Start (part of) the facesym graph as real processes; yields start(names, overrides) -> (graph, client).
+
+    `options` (bringup's GraphOptions) puts the graph in a namespace, on another camera topic or on sim time;
+    the client joins the graph's namespace.
+    """
     from facesym_ros.config.files import default_params_file
     from facesym_ros.config.registry import NODES
-    from facesym_ros.ros.bringup import ProcessGraph
+    from facesym_ros.ros.bringup import GraphOptions, ProcessGraph
     from facesym_ros.ros.graph_client import GraphClient
 
     started: list[tuple[ProcessGraph, GraphClient, object]] = []
 
-    def start(names=None, overrides=None, params_file=None):
+    def start(names=None, overrides=None, params_file=None, options=None):
+        options = options or GraphOptions()
         log = open(tmp_path / f'graph-{len(started)}.log', 'w')  # noqa: SIM115 - closed at teardown
         specs = [spec for spec in NODES if names is None or spec.name in names]
         # each graph its own scorer state: a trial left open by a failed test is not taken up by the next
         overrides = {**(overrides or {}), 'symmetry_scorer': {
             'state_dir': str(tmp_path / f'state-{len(started)}'), **(overrides or {}).get('symmetry_scorer', {})}}
-        graph = ProcessGraph(specs, params_file or default_params_file(), overrides=overrides, output=log)
-        client = GraphClient(context=rclpy_context, name=f'test_client_{len(started)}')
+        graph = ProcessGraph(specs, params_file or default_params_file(), options=options, overrides=overrides,
+                             output=log)
+        client = GraphClient(namespace=options.namespace, context=rclpy_context, name=f'test_client_{len(started)}')
         started.append((graph, client, log))
         return graph, client
 

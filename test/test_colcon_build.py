@@ -1,8 +1,12 @@
-"""The repository builds with colcon against a ROS 2 install (here: the pip ROS 2 in the venv as underlay)."""
+"""The repository builds and tests with colcon against a ROS 2 install (here: the pip ROS 2 in the venv as underlay).
+
+`colcon test` runs pytest through ament_add_pytest_test; here only on QUICK_TESTS, to keep CI short.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,27 +15,37 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+QUICK_TESTS = ['test/test_structure.py', 'test/test_scoring.py']
 EXECUTABLES = ['image_source', 'face_detector', 'landmark_detector', 'optical_flow', 'symmetry_scorer',
                'annotator', 'facesym']
 
 
 @pytest.fixture(scope='module')
-def install_space(tmp_path_factory) -> Path:
-    colcon = shutil.which('colcon', path=str(Path(sys.executable).parent))
-    assert colcon, 'colcon is not installed in the venv (scripts/setup.sh installs it)'
+def install_space(tmp_path_factory, colcon_path) -> Path:
     root = tmp_path_factory.mktemp('colcon')
-    env = dict(os.environ)
-    prefix = sys.prefix
-    env['AMENT_PREFIX_PATH'] = prefix
-    env['CMAKE_PREFIX_PATH'] = prefix
-    result = subprocess.run(
-        [colcon, '--log-base', str(root / 'log'), 'build', '--base-paths', str(REPO),
-         '--build-base', str(root / 'build'), '--install-base', str(root / 'install'),
-         '--cmake-args', f'-DPython3_EXECUTABLE={sys.executable}', '-DBUILD_TESTING=OFF'],
-        cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
+    result = colcon(colcon_path, root, 'build', '--cmake-args', f'-DPython3_EXECUTABLE={sys.executable}',
+                    '-DBUILD_TESTING=ON', f'-DFACESYM_PYTEST_PATHS={";".join(QUICK_TESTS)}')
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert '1 package finished' in result.stdout
     return root / 'install'
+
+
+def colcon(executable: str, root: Path, verb: str, *args: str) -> subprocess.CompletedProcess:
+    """colcon VERB on this checkout, with the workspace's build, install and log folders under root."""
+    env = dict(os.environ)
+    env['AMENT_PREFIX_PATH'] = sys.prefix
+    env['CMAKE_PREFIX_PATH'] = sys.prefix
+    return subprocess.run(
+        [executable, '--log-base', str(root / 'log'), verb, '--base-paths', str(REPO),
+         '--build-base', str(root / 'build'), '--install-base', str(root / 'install'), *args],
+        cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.fixture(scope='module')
+def colcon_path() -> str:
+    executable = shutil.which('colcon', path=str(Path(sys.executable).parent))
+    assert executable, 'colcon is not installed in the venv (scripts/setup.sh installs it)'
+    return executable
 
 
 def test_colcon_installs_package_executables_launch_and_config(install_space):
@@ -74,3 +88,17 @@ def test_ros2_run_executable_starts_a_node_from_the_install_space(install_space,
                             check=False)
     assert result.returncode == 0, result.stderr
     assert 'bringup' in result.stdout and 'score' in result.stdout
+
+
+def test_colcon_test_runs_the_pytest_suite_on_the_installed_package(install_space, colcon_path):
+    root = install_space.parent
+    result = colcon(colcon_path, root, 'test', '--event-handlers', 'console_direct+')
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = subprocess.run([colcon_path, 'test-result', '--test-result-base', str(root / 'build'), '--all'],
+                             capture_output=True, text=True, timeout=60, check=False)
+    results = {Path(line.split(':')[0]).name: line for line in summary.stdout.splitlines() if 'tests' in line}
+    for path in QUICK_TESTS:
+        line = results.get(f'pytest_{Path(path).stem}.xunit.xml')
+        assert line, summary.stdout
+        counts = dict((name, int(number)) for number, name in re.findall(r'(\d+) (tests|errors|failure)', line))
+        assert counts['tests'] > 0 and counts['errors'] == counts['failure'] == 0, line

@@ -7,6 +7,12 @@ after each image, it waits until the graph has published its result for it
 (one message on the step topic, region_motion by default), so no frame is
 dropped however slow the machine; a frame the graph never answers is
 reported and playing goes on after --step-timeout.
+
+`--clock HZ` also publishes the bag's time on /clock (rosgraph_msgs/Clock),
+for nodes with use_sim_time: the log time of each message just before the
+message goes out, and in between, HZ times a second, the log time the
+playback has reached (with --step, only the messages' log times: the bag's
+time stands still while the graph works).
 """
 
 from __future__ import annotations
@@ -17,11 +23,40 @@ from collections.abc import Sequence
 
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
 
 from facesym_ros.bag.storage import IMAGE_TYPES, BagContents, BagError, Topic
-from facesym_ros.ros.conversions import message_class
+from facesym_ros.ros.conversions import message_class, ns_to_stamp
 
 PLAY_DEPTH = 100
+CLOCK_TOPIC = '/clock'
+DEFAULT_CLOCK_HZ = 40.0
+"""/clock ticks a second between messages for --clock without a rate (as `ros2 bag play --clock`)."""
+
+
+class ClockPublisher:
+    """Publishes the bag's time on /clock: at every message, and between messages at most `hz` times a second."""
+
+    def __init__(self, node: Node, hz: float) -> None:
+        if not hz > 0:
+            raise ValueError(f'--clock takes a positive rate in Hz, got {hz:g}')
+        self._publisher = node.create_publisher(Clock, CLOCK_TOPIC, QoSProfile(depth=1))
+        self._period = 1.0 / hz
+        self._last_wall = -float('inf')
+        self.last_ns: int | None = None
+        self.published = 0
+
+    def publish(self, bag_time_ns: int) -> None:
+        if self.last_ns is not None and bag_time_ns < self.last_ns:
+            return  # the bag's time never runs backwards
+        self._publisher.publish(Clock(clock=ns_to_stamp(bag_time_ns)))
+        self.last_ns = bag_time_ns
+        self._last_wall = time.monotonic()
+        self.published += 1
+
+    def tick(self, bag_time_ns: int) -> None:
+        if time.monotonic() - self._last_wall >= self._period:
+            self.publish(bag_time_ns)
 
 
 def publisher_qos(topic: Topic) -> QoSProfile:
@@ -87,11 +122,15 @@ class BagPlayerNode(Node):
 
 def play(bag: BagContents, topics: Sequence[str], *, rate: float = 1.0, step_topic: str | None = None,
          step_timeout: float = 10.0, remaps: dict[str, str] | None = None, wait_for_subscribers: float = 10.0,
-         context=None) -> dict[str, int]:
-    """Publish the topics' messages in log-time order; return how many went out per topic (and unanswered steps)."""
+         clock_hz: float | None = None, context=None) -> dict[str, int]:
+    """Publish the topics' messages in log-time order; return how many went out per topic (and unanswered steps).
+
+    With clock_hz, the bag's time goes out on /clock too (see the module's description).
+    """
     from rclpy.executors import SingleThreadedExecutor
 
     node = BagPlayerNode(bag, topics, remaps or {}, step_topic, context=context)
+    clock = ClockPublisher(node, clock_hz) if clock_hz is not None else None
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
 
@@ -120,7 +159,16 @@ def play(bag: BagContents, topics: Sequence[str], *, rate: float = 1.0, step_top
                 first_log, wall_start = message.log_time_ns, time.monotonic()
             if step_topic is None and rate > 0:
                 due = wall_start + (message.log_time_ns - first_log) / 1e9 / rate
-                spin_until(lambda due=due: time.monotonic() >= due, max(0.0, due - time.monotonic()) + 1.0)
+
+                def reached(due=due, log_time_ns=message.log_time_ns) -> bool:
+                    now = time.monotonic()
+                    if clock is not None:  # the bag's time the playback has reached
+                        clock.tick(log_time_ns - round(max(0.0, due - now) * rate * 1e9))
+                    return now >= due
+
+                spin_until(reached, max(0.0, due - time.monotonic()) + 1.0)
+            if clock is not None:
+                clock.publish(message.log_time_ns)
             answers = node.answers
             node.publishers_by_topic[message.topic].publish(bytes(message.data))
             counts[message.topic] += 1
@@ -130,6 +178,8 @@ def play(bag: BagContents, topics: Sequence[str], *, rate: float = 1.0, step_top
                 print(f'facesym play: no {step_topic} for the image at {message.log_time_ns / 1e9:.3f} s '
                       f'within {step_timeout:g} s', file=sys.stderr)
         spin_until(lambda: False, 0.2)
+        if clock is not None:
+            counts[CLOCK_TOPIC] = clock.published
         return counts
     finally:
         executor.remove_node(node)

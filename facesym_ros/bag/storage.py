@@ -396,8 +396,12 @@ def add_topic(writer: Writer, topic: Topic) -> Connection:
 
 def write_image_bag(path: str | Path, images: Iterable[np.ndarray], frame_rate: float, *, storage: str = 'mcap',
                     topic: str = '/image_raw', frame_id: str = 'camera', compressed: bool = False,
-                    start_ns: int = 1_700_000_000 * NS_PER_SECOND) -> int:
-    """A bag of BGR images on one topic (bgr8 Image, or JPEG CompressedImage), stamped at `frame_rate`."""
+                    start_ns: int = 1_700_000_000 * NS_PER_SECOND, log_delay_ns: int = 0) -> int:
+    """A bag of BGR images on one topic (bgr8 Image, or JPEG CompressedImage), stamped at `frame_rate`.
+
+    Each image is logged `log_delay_ns` after its header stamp (a recorder's receive time is later than the
+    camera's stamp).
+    """
     store = typestore()
     image_type = IMAGE_TYPES[1] if compressed else IMAGE_TYPES[0]
     Header = store.types['std_msgs/msg/Header']  # noqa: N806 - message classes
@@ -419,7 +423,7 @@ def write_image_bag(path: str | Path, images: Iterable[np.ndarray], frame_rate: 
                 height, width = image.shape[:2]
                 message = message_type(header=header, height=height, width=width, encoding='bgr8', is_bigendian=0,
                                        step=width * 3, data=np.ascontiguousarray(image).reshape(-1))
-            writer.write(connection, stamp, store.serialize_cdr(message, image_type))
+            writer.write(connection, stamp + log_delay_ns, store.serialize_cdr(message, image_type))
     finally:
         writer.close()
     return count

@@ -56,7 +56,7 @@ def play_command(args: argparse.Namespace) -> int:
         try:
             counts = play(bag, topics, rate=args.rate, step_topic=args.step_topic if args.step else None,
                           step_timeout=args.step_timeout, remaps=parse_remaps(args.remap or ()),
-                          wait_for_subscribers=args.wait)
+                          wait_for_subscribers=args.wait, clock_hz=args.clock)
         finally:
             rclpy.try_shutdown()
     for problem in bag.problems:
@@ -67,6 +67,8 @@ def play_command(args: argparse.Namespace) -> int:
 
 
 def add_play_arguments(parser: argparse.ArgumentParser) -> None:
+    from facesym_ros.bag.play import CLOCK_TOPIC, DEFAULT_CLOCK_HZ
+
     parser.add_argument('bag', help='bag folder (or a lone .mcap/.db3 file)')
     parser.add_argument('--topics', nargs='+', help='topics to publish (default: all of the bag\'s)')
     parser.add_argument('--rate', type=float, default=1.0, help='speed: 1 the recorded rate, 2 twice as fast')
@@ -77,6 +79,10 @@ def add_play_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--remap', action='append', metavar='FROM:=TO',
                         help='publish topic FROM as TO, e.g. trial_events:=trial_control to replay recorded trials')
     parser.add_argument('--wait', type=float, default=10.0, help='longest wait for subscribers before playing [s]')
+    parser.add_argument('--clock', type=float, nargs='?', const=DEFAULT_CLOCK_HZ, metavar='HZ',
+                        help=f'publish the bag\'s time on {CLOCK_TOPIC} (rosgraph_msgs/Clock) for nodes with '
+                             f'use_sim_time: at every message and HZ times a second between them '
+                             f'(default {DEFAULT_CLOCK_HZ:g})')
 
 
 def score_bag_command(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from facesym_ros.cli.common import add_params_argument
 from facesym_ros.config.files import SAMPLE_VIDEO, default_params_file
 from facesym_ros.config.node_settings import RespawnSettings
 from facesym_ros.config.params import load_params_file
-from facesym_ros.config.registry import NODE_NAMES, SOURCE_NODE, select
+from facesym_ros.config.registry import IMAGE_TOPIC, NO_SOURCE, NODE_NAMES, SOURCE_NODE, select
 from facesym_ros.core.report import format_table
 from facesym_ros.core.video import FrameSource
 
@@ -20,7 +20,7 @@ from facesym_ros.core.video import FrameSource
 def source_overrides(source: str | None, frame_rate: float | None) -> dict[str, dict[str, str]]:
     """Parameter overrides of the source node from the command line."""
     values: dict[str, str] = {}
-    if source:
+    if source and source != NO_SOURCE:
         values['source'] = source
     if frame_rate:
         values['frame_rate'] = repr(float(frame_rate))
@@ -50,15 +50,18 @@ def refuse_second_graph(specs, namespace: str, listen: float) -> None:
 
 
 def bringup_command(args: argparse.Namespace) -> int:
-    from facesym_ros.ros.bringup import ProcessGraph, RespawnLimitError, run_composed
+    from facesym_ros.ros.bringup import GraphOptions, ProcessGraph, RespawnLimitError, run_composed
 
     params_file = checked_params_file(args.params_file)
     specs = select(args.nodes)
+    if args.source == NO_SOURCE:
+        specs = [spec for spec in specs if spec.name != SOURCE_NODE]
     overrides = source_overrides(args.source, args.frame_rate)
     respawn = RespawnSettings()
     refuse_second_graph(specs, args.namespace, respawn.graph_check_seconds)
+    options = GraphOptions(namespace=args.namespace, image_topic=args.image_topic, use_sim_time=args.use_sim_time)
     if args.composed:
-        return run_composed(specs, params_file, args.namespace, overrides)
+        return run_composed(specs, params_file, options, overrides)
 
     stopping = False
 
@@ -68,7 +71,7 @@ def bringup_command(args: argparse.Namespace) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, request_stop)
-    graph = ProcessGraph(specs, params_file, namespace=args.namespace, overrides=overrides, respawn=respawn)
+    graph = ProcessGraph(specs, params_file, options=options, overrides=overrides, respawn=respawn)
     graph.start()
     pids = ', '.join(f'{name} (pid {process.pid})' for name, process in graph.processes.items())
     print(f'facesym bringup: started {pids} (Ctrl-C stops them)', file=sys.stderr, flush=True)
@@ -141,7 +144,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                     'Refuses to start a second graph in a namespace where one already runs.')
     add_params_argument(up)
     up.add_argument('--namespace', default='', help='namespace of every node and topic')
-    up.add_argument('--source', help=f"{SOURCE_NODE}'s source: sample, a video, a folder or camera:<index>")
+    up.add_argument('--source', help=f"{SOURCE_NODE}'s source: sample, a video, a folder or camera:<index>; "
+                                     f"{NO_SOURCE}: no {SOURCE_NODE}, a camera driver publishes the images")
+    up.add_argument('--image-topic', default='',
+                    help=f'the camera topic the nodes take images from, in place of {IMAGE_TOPIC} '
+                         f'(e.g. /camera/image_raw; a relative name is in the namespace)')
+    up.add_argument('--use-sim-time', action='store_true',
+                    help='every node follows /clock (use_sim_time), e.g. of `facesym play --clock`')
     up.add_argument('--frame-rate', type=float, help=f'{SOURCE_NODE} publishing rate [Hz]')
     up.add_argument('--nodes', help=f'comma-separated subset of nodes to start (default: all of '
                                     f'{",".join(NODE_NAMES)})')

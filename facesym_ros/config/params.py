@@ -1,9 +1,13 @@
 """The YAML parameter file shared by the ROS nodes and the `facesym` command.
 
-config/facesym.yaml is an ordinary ROS 2 parameter file (node name, then
-`ros__parameters`). The nodes receive it through ROS; the offline tools read
-it here, so a video, a bag and the live graph are scored with the same
-settings. Unknown parameter names are an error rather than silently ignored.
+config/facesym.yaml is an ordinary ROS 2 parameter file (node key, then
+`ros__parameters`). Its node keys are `/**/<node>`, which rclpy applies to
+the node of that name in any namespace (a bare `<node>` key applies only to
+`/<node>`, so under a namespace it would be silently ignored). The nodes
+receive it through ROS; the offline tools read it here, so a video, a bag and
+the live graph are scored with the same settings. This loader accepts both
+forms. Unknown parameter names are an error rather than silently ignored,
+except the parameters every ROS node has (ROS_PARAMETERS, e.g. use_sim_time).
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from facesym_ros.core.scoring import ScoringSettings
 from facesym_ros.core.settings import from_mapping
 
 S = TypeVar('S')
+ROS_PARAMETERS = frozenset({'use_sim_time'})
+"""Parameters every ROS node declares itself; allowed in the file, under a node or `/**`, and not settings."""
+NODE_KEY_PREFIX = '/**/'
+"""Node keys of the generated file: `/**/<node>` matches the node in every namespace."""
 
 
 def parameter_fields(node_name: str) -> list[dataclasses.Field]:
@@ -58,7 +66,9 @@ def node_key(key: object) -> str:
 def load_params_file(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """Parameters per node name from a ROS 2 parameter file; `/**` entries apply to every node.
 
-    A key given twice, an unknown node and an unknown parameter name (also under `/**`) are errors.
+    Node keys may be bare (`optical_flow`) or carry a namespace (`/**/optical_flow`, `/rig1/optical_flow`).
+    ROS_PARAMETERS (use_sim_time) are accepted and left out of the result. A key given twice, an unknown node
+    and an unknown parameter name (also under `/**`) are errors.
     """
     path = Path(path) if path else default_params_file()
     try:
@@ -75,7 +85,7 @@ def load_params_file(path: str | Path | None = None) -> dict[str, dict[str, Any]
         if not isinstance(entry, Mapping) or not isinstance(entry.get('ros__parameters'), Mapping):
             raise ValueError(f'{path}: entry {key!r} has no ros__parameters mapping')
         name = node_key(key)
-        values = dict(entry['ros__parameters'])
+        values = {k: v for k, v in entry['ros__parameters'].items() if k not in ROS_PARAMETERS}
         if name == '**':
             unknown = sorted(set(values) - every_name)
             if unknown:
@@ -132,9 +142,11 @@ def render_params_yaml() -> str:
         '# Generated from the settings classes: python -m facesym_ros.config.params > config/facesym.yaml',
         '# Used by launch/facesym.launch.py, `facesym bringup` and the offline tools (`facesym score`,',
         '# `facesym score-bag`), so that live and offline scores use the same settings. Copy it to change it.',
+        '# Keys are /**/<node>: they apply to the node in any namespace (`facesym bringup --namespace rig1`,',
+        '# the launch file\'s namespace:=rig1); a bare <node> key would apply only to /<node>.',
     ]
     for spec in NODES:
-        lines += ['', f'{spec.name}:', '  ros__parameters:']
+        lines += ['', f'{NODE_KEY_PREFIX}{spec.name}:', '  ros__parameters:']
         for field in parameter_fields(spec.name):
             meta = field.metadata
             notes = []

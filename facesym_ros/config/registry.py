@@ -91,6 +91,10 @@ SOURCE_NODE = 'image_source'
 """The node that feeds the graph; drivers replace it on a rig, and trials start before it."""
 DIAGNOSTICS_TOPIC = '/diagnostics'
 """Where every node publishes its diagnostic_msgs/DiagnosticArray (absolute, the ROS convention)."""
+IMAGE_TOPIC = 'image_raw'
+"""The camera topic the graph is wired to; a driver's topic replaces it (bringup --image-topic, image_topic:=)."""
+NO_SOURCE = 'none'
+"""The source argument that leaves image_source out, for a camera driver that publishes the images."""
 
 
 def node(name: str) -> NodeSpec:

@@ -33,8 +33,9 @@ from facesym_ros.ros.conversions import bgr_to_image
 from facesym_ros.ros.node_base import SettingsNode, image_qos, spin_node
 
 CAMERA_PREFIX = 'camera:'
-MATCH_SETTLE = 0.5
-"""Seconds between the wanted subscribers being matched and the first frame (wait_for_subscribers > 0)."""
+MATCH_SETTLE_SECONDS = 0.5
+"""After wait_for_subscribers are matched here, the time their side takes to match this publisher too
+(discovery is two-sided; a best-effort reader drops frames of a writer it has not matched yet)."""
 
 
 class CameraSource:
@@ -114,17 +115,18 @@ class ImageSourceNode(SettingsNode):
         self._started_ns: int | None = None
         self.published = 0
         self._waiting_since = self.get_clock().now()
+        self._matched_at: float | None = None
         self.get_logger().info(f'publishing {settings.source} at {rate:g} Hz as frame {settings.frame_id!r}')
         self._timer = self.create_timer(1.0 / rate, self._publish_next)
         self._timer_started_ns = self.get_clock().now().nanoseconds
 
     def _subscribers_ready(self, settings: ImageSourceSettings) -> bool:
         if self._image_publisher.get_subscription_count() >= settings.wait_for_subscribers:
-            # Matched here does not yet mean matched at every subscriber: give discovery a moment, or the
-            # first best-effort frames can miss a subscriber that is still completing its side.
+            if settings.wait_for_subscribers == 0:
+                return True
             if self._matched_at is None:
-                self._matched_at = self.get_clock().now()
-            return ns_to_seconds((self.get_clock().now() - self._matched_at).nanoseconds) >= MATCH_SETTLE
+                self._matched_at = time.monotonic()
+            return time.monotonic() - self._matched_at >= MATCH_SETTLE_SECONDS
         waited = ns_to_seconds((self.get_clock().now() - self._waiting_since).nanoseconds)
         if waited < settings.wait_timeout:
             return False

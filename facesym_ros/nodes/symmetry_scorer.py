@@ -8,12 +8,29 @@ Publishes:  score (SymmetryScore, reliable + transient local): final trial score
             unattended, rolling-window scores; trial_events (TrialEvent, transient
             local): every start, stop and reset, with the stamp it takes effect at
             and the trial's id; /diagnostics (rate, processing time).
-Services:   start_trial, stop_trial, reset (std_srvs/Trigger), stamped with the node clock.
+Services:   start_trial, stop_trial, reset (std_srvs/Trigger), stamped in the images' time base:
+            see image_time_ns.
+
+Trials hold frames by their image stamps. A service call is stamped with
+the node clock, which is the images' time base live (image_source and
+camera drivers stamp frames with the system clock). With use_sim_time the
+node clock is /clock, e.g. the log time of a bag being played, and the
+frames' stamps may differ from it (the recording latency, or a camera on a
+clock of its own). Then the scorer learns the offset as the smallest
+difference (clock at arrival - image stamp) over the last OFFSET_WINDOW
+faces and region_motion messages, and stamps the call with clock - offset: the trial
+starts (or stops) at the frames recorded after the call. Before the first
+frame arrives, the clock is used as it is. A command is never stamped before
+1.5 frame periods after the newest frame the scorer has heard of: the face
+detector may already be on the next one, and a command can take effect
+exactly only at frames no node has seen yet.
 
 After a stop, the final score waits until every frame the face detector saw up
 to the stop has arrived as region motion, however far the chain lags; it is
 given when a later frame was seen or the stream went quiet for stop_grace, and
-after final_timeout at the latest, then flagged with what was missing.
+after final_timeout at the latest, then flagged with what was missing. These
+waits run on the steady clock, so a final score follows even when /clock has
+stopped at the end of a bag.
 
 The open trial, its frames so far and the scheduled marks are saved to a state
 file (state_dir, every state_period and at every command). A scorer restarted
@@ -25,14 +42,18 @@ partial score that says so.
 from __future__ import annotations
 
 import math
+import statistics
 import sys
 from collections import deque
+from itertools import pairwise
 
+from rclpy.clock import Clock, ClockType
 from rclpy.time import Time
 from std_srvs.srv import Trigger
 
 from facesym_ros.config.files import state_directory
 from facesym_ros.config.node_settings import ScorerNodeSettings
+from facesym_ros.core.flow import GAP_FACTOR
 from facesym_ros.core.scoring import ScoreResult, ScoringSettings
 from facesym_ros.core.timebase import ns_to_seconds
 from facesym_ros.core.trials import (
@@ -55,6 +76,9 @@ from facesym_ros.ros.node_base import (
     spin_node,
 )
 
+OFFSET_WINDOW = 30
+"""faces and region_motion messages over which, with use_sim_time, the clock-to-image-stamp offset is taken."""
+
 
 def summary(result: ScoreResult) -> str:
     """One line for the log and the console: SS per region, frame count, quality."""
@@ -72,11 +96,13 @@ class SymmetryScorerNode(SettingsNode):
         self._trials = TrialController(TrialScorer(self.settings(ScoringSettings), **self._scorer_options()),
                                        id_prefix=node.trial_prefix)
         self._frame_id = ''
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._stop_requested_at: Time | None = None
         self._stop_ns: int | None = None
         self._face_stamps: deque[int] = deque(maxlen=node.motion_queue_size)
         self._last_motion_ns = -1
-        self._last_input_at = self.get_clock().now()
+        self._last_input_at = self._steady.now()
+        self._offsets_ns: deque[int] = deque(maxlen=OFFSET_WINDOW)
         self._score_publisher = self.create_publisher(SymmetryScore, 'score', latched_qos())
         self._running_publisher = self.create_publisher(SymmetryScore, 'score_running',
                                                         pipeline_qos(CONTROL_QUEUE_DEPTH))
@@ -88,7 +114,7 @@ class SymmetryScorerNode(SettingsNode):
         self.create_service(Trigger, 'start_trial', self._start_service)
         self.create_service(Trigger, 'stop_trial', self._stop_service)
         self.create_service(Trigger, 'reset', self._reset_service)
-        self.create_timer(0.1, self._check_final)
+        self.create_timer(0.1, self._check_final, clock=self._steady)
         name = self.get_fully_qualified_name().strip('/').replace('/', '.')
         self._state_file = TrialStateFile(state_directory(node.state_dir) /
                                           f'{name}.domain{self.context.get_domain_id()}.json')
@@ -121,7 +147,7 @@ class SymmetryScorerNode(SettingsNode):
             if trial is not None and trial.stop_ns is not None:
                 stops.insert(0, trial.stop_ns)
             if stops:
-                self._stop_requested_at = self.get_clock().now()
+                self._stop_requested_at = self._steady.now()
                 self._stop_ns = stops[0]
             self.get_logger().warning(f'continuing trial {self._trials.open_trial or trial.trial_id} after a restart '
                                       f'({age:.1f} s after the last save of {self._state_file.path})')
@@ -167,16 +193,30 @@ class SymmetryScorerNode(SettingsNode):
         self._save_state()  # a started trial's id and stamp are on disk before anyone is told of it
         self._event_publisher.publish(mark_to_msg(mark, self._frame_id))
         if mark.event == TrialEventKind.STOP:
-            self._stop_requested_at = self.get_clock().now()
+            self._stop_requested_at = self._steady.now()
             self._stop_ns = mark.stamp_ns
         elif mark.event == TrialEventKind.RESET:
             self._stop_requested_at = None
         self.get_logger().info(f'{mark.event.name.lower()} {mark.trial_id} at {ns_to_seconds(mark.stamp_ns):.3f} s')
         return mark
 
+    def image_time_ns(self) -> int:
+        """Now, in the time base of the image stamps (see the module's description), and past the frames the
+        nodes may be processing: a command can take effect exactly only at frames no node has seen yet."""
+        now = self.get_clock().now().nanoseconds
+        if self._offsets_ns and self.get_parameter('use_sim_time').value:
+            now -= min(self._offsets_ns)
+        stamps = list(self._face_stamps)[-OFFSET_WINDOW:]
+        if not stamps:
+            return now
+        intervals = [later - earlier for earlier, later in pairwise(stamps) if later > earlier]
+        # the detector may be on the frame after the newest one the scorer has heard of
+        ahead = round(GAP_FACTOR * statistics.median(intervals)) if intervals else 1
+        return max(now, max(stamps[-1], self._last_motion_ns) + ahead)
+
     def _service(self, event: TrialEventKind, response: Trigger.Response) -> Trigger.Response:
         try:
-            mark = self._command(TrialMark(self.get_clock().now().nanoseconds, event))
+            mark = self._command(TrialMark(self.image_time_ns(), event))
         except TrialError as error:
             response.message = str(error)
             return response
@@ -206,11 +246,14 @@ class SymmetryScorerNode(SettingsNode):
 
     def _on_faces(self, msg: FaceDetections) -> None:
         self._face_stamps.append(stamp_to_ns(msg.header.stamp))
-        self._last_input_at = self.get_clock().now()
+        self._last_input_at = self._steady.now()
+        # faces come straight from the detector: the offset with the least processing in it
+        self._offsets_ns.append(self.get_clock().now().nanoseconds - stamp_to_ns(msg.header.stamp))
 
     def _on_motion(self, msg: RegionMotion) -> None:
         self._frame_id = msg.header.frame_id
-        self._last_input_at = self.get_clock().now()
+        self._last_input_at = self._steady.now()
+        self._offsets_ns.append(self.get_clock().now().nanoseconds - stamp_to_ns(msg.header.stamp))
         motion = msg_to_motion(msg, with_polygons=False)
         self._last_motion_ns = max(self._last_motion_ns, motion.stamp_ns)
         if self._trials.open_trial is not None and not motion.face_found:
@@ -225,7 +268,7 @@ class SymmetryScorerNode(SettingsNode):
         if self._stop_requested_at is None or self._stop_ns is None:
             return
         settings = self.settings(ScorerNodeSettings)
-        now = self.get_clock().now()
+        now = self._steady.now()
         stop = self._stop_ns
         before = [stamp for stamp in self._face_stamps if stamp <= stop]
         delivered = not before or self._last_motion_ns >= before[-1]

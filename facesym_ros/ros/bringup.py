@@ -10,7 +10,10 @@ die_with_parent), so a killed bringup leaves no nodes behind.
 ProcessGraph.supervise() restarts a node that died, after a delay that
 doubles with every further death within a window, and gives up on a node that
 keeps dying (config.node_settings.RespawnSettings, which the launch file reads
-too). running_nodes() finds a graph already running in a namespace.
+too). running_nodes() finds a graph already running in a namespace. A
+GraphOptions holds what the launch file takes as arguments: the namespace,
+the camera topic (image_topic, for a camera driver in place of image_source)
+and use_sim_time (every node follows /clock, e.g. of `facesym play --clock`).
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from facesym_ros.config.files import dds_environment
 from facesym_ros.config.node_settings import RespawnSettings
-from facesym_ros.config.registry import NodeSpec
+from facesym_ros.config.registry import IMAGE_TOPIC, NodeSpec
 
 STOP_TIMEOUT = 10.0
 ANSWER_TIMEOUT = 5.0
@@ -68,14 +72,36 @@ class RespawnLimitError(RuntimeError):
     """A node kept dying: the respawn limit was reached."""
 
 
-def ros_arguments(spec: NodeSpec, params_file: Path, namespace: str = '',
+@dataclass(frozen=True)
+class GraphOptions:
+    """What the launch file takes as arguments, for every node alike."""
+
+    namespace: str = ''
+    image_topic: str = ''
+    """The camera's image topic, in place of image_raw (relative names resolve in the namespace)."""
+    use_sim_time: bool = False
+
+
+def remappings(spec: NodeSpec, image_topic: str = '') -> list[tuple[str, str]]:
+    """The node's remappings, with image_raw replaced by image_topic when one is given."""
+    if not image_topic or image_topic == IMAGE_TOPIC:
+        return list(spec.remappings)
+    mapped = [(source, image_topic if target == IMAGE_TOPIC else target) for source, target in spec.remappings]
+    if IMAGE_TOPIC in spec.publishes:
+        mapped.append((IMAGE_TOPIC, image_topic))
+    return mapped
+
+
+def ros_arguments(spec: NodeSpec, params_file: Path, options: GraphOptions = GraphOptions(),
                   overrides: Mapping[str, str] | None = None) -> list[str]:
-    """--ros-args for one node: parameter file, namespace, remappings and parameter overrides."""
+    """--ros-args for one node: parameter file, namespace, remappings, use_sim_time and parameter overrides."""
     args = ['--ros-args', '--params-file', str(params_file)]
-    if namespace:
-        args += ['-r', f'__ns:={namespace}']
-    for source, target in spec.remappings:
+    if options.namespace.strip('/'):
+        args += ['-r', f'__ns:=/{options.namespace.strip("/")}']  # rcl takes fully qualified namespaces only
+    for source, target in remappings(spec, options.image_topic):
         args += ['-r', f'{source}:={target}']
+    if options.use_sim_time:
+        args += ['-p', 'use_sim_time:=true']
     for name, value in (overrides or {}).items():
         args += ['-p', f'{name}:={value}']
     return args
@@ -84,13 +110,13 @@ def ros_arguments(spec: NodeSpec, params_file: Path, namespace: str = '',
 class ProcessGraph:
     """Graph nodes, one process each."""
 
-    def __init__(self, specs: Sequence[NodeSpec], params_file: Path, *, namespace: str = '',
+    def __init__(self, specs: Sequence[NodeSpec], params_file: Path, *, options: GraphOptions = GraphOptions(),
                  overrides: Mapping[str, Mapping[str, str]] | None = None,
                  env: Mapping[str, str] | None = None, output=None,
                  respawn: RespawnSettings | None = None) -> None:
         self.specs = list(specs)
         self.params_file = params_file
-        self.namespace = namespace
+        self.options = options
         self.overrides = overrides or {}
         self.env = dds_environment(dict(env) if env is not None else None)
         self.output = output
@@ -108,7 +134,7 @@ class ProcessGraph:
 
     def _spawn(self, spec: NodeSpec) -> subprocess.Popen:
         command = [sys.executable, '-m', spec.module,
-                   *ros_arguments(spec, self.params_file, self.namespace, self.overrides.get(spec.name))]
+                   *ros_arguments(spec, self.params_file, self.options, self.overrides.get(spec.name))]
         # A session of its own: Ctrl-C reaches this process only, which then stops the nodes with
         # SIGTERM, on which rclpy shuts down cleanly instead of raising inside a callback.
         process = subprocess.Popen(
@@ -224,7 +250,7 @@ def running_nodes(names: Sequence[str], namespace: str = '', listen: float = 2.0
         rclpy.try_shutdown(context=context)
 
 
-def run_composed(specs: Sequence[NodeSpec], params_file: Path, namespace: str = '',
+def run_composed(specs: Sequence[NodeSpec], params_file: Path, options: GraphOptions = GraphOptions(),
                  overrides: Mapping[str, Mapping[str, str]] | None = None) -> int:
     """All nodes in this process, on a multi-threaded executor, until Ctrl-C or SIGTERM."""
     import rclpy
@@ -235,7 +261,7 @@ def run_composed(specs: Sequence[NodeSpec], params_file: Path, namespace: str = 
     nodes = []
     try:
         for spec in specs:
-            args = ros_arguments(spec, params_file, namespace, (overrides or {}).get(spec.name))
+            args = ros_arguments(spec, params_file, options, (overrides or {}).get(spec.name))
             nodes.append(spec.node_class()(cli_args=args))
         executor = MultiThreadedExecutor(num_threads=max(2, len(nodes)))
         for node in nodes:
