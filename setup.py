@@ -6,6 +6,7 @@ the messages; see README.md.
 """
 
 import importlib.util
+import sys
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -16,6 +17,7 @@ def _registry():
     path = Path(__file__).resolve().parent / 'facesym_ros' / 'config' / 'registry.py'
     spec = importlib.util.spec_from_file_location('facesym_registry', path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
 

@@ -111,7 +111,7 @@ def test_score_bag_equals_facesym_score_and_writes_json_csv_and_an_output_bag(tm
         got = trial['regions'][region.region]
         assert got['vs_left'] == region.vs_left and got['vs_right'] == region.vs_right  # bit for bit
         assert got['symmetry'] == region.symmetry
-    assert trial['quality']['flags'] == []
+    assert trial['quality']['flags'] == ['low_motion']  # the forehead does not move in a smile
 
     rows = list(csv.DictReader(csv_path.open()))
     assert [row['region'] for row in rows] == ['forehead', 'eye', 'cheek']
@@ -353,8 +353,8 @@ def test_recorded_replayed_and_offline_scores_agree(live_graph, tmp_path):
         for key in ('vs_left', 'vs_right', 'symmetry'):
             assert getattr(again, key) == pytest.approx(getattr(ours, key), abs=1e-6)
             assert scored[key] == pytest.approx(getattr(ours, key), abs=1e-6)
-    assert replayed.quality.flags == live.quality.flags == 0
-    assert bag_score['quality']['flags'] == []
+    assert replayed.quality.flags == live.quality.flags == SymmetryScore.FLAG_LOW_MOTION  # the still forehead
+    assert bag_score['quality']['flags'] == ['low_motion']
     assert not math.isnan(live.region('cheek').symmetry)
 
 

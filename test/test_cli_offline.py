@@ -26,7 +26,7 @@ def facesym(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 def sample_score(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp('score') / 'score.json'
     result = facesym('score', '--sample', '--json', str(out))
-    assert 'cheek' in result.stdout and 'quality: ok' in result.stdout
+    assert 'cheek' in result.stdout and 'quality: low motion: forehead' in result.stdout
     return json.loads(out.read_text())
 
 
@@ -38,7 +38,7 @@ def test_score_json_has_the_documented_shape(sample_score):
         assert set(region) == {'vs_left', 'vs_right', 'symmetry'}
         assert 0.9 <= region['symmetry'] <= 1.0
         assert region['vs_left'] >= 0 and region['vs_right'] >= 0
-    assert sample_score['quality']['flags'] == []
+    assert sample_score['quality']['flags'] == ['low_motion']  # a smile does not move the forehead
     assert sample_score['method']['frames'][0]['landmark_backend'] == 'dlib'
 
 

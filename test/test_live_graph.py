@@ -19,6 +19,7 @@ from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.config.params import load_params_file, pipeline_config
 from facesym_ros.core.flow import FlowSettings
 from facesym_ros.core.pipeline import PipelineSettings, score_sequence
+from facesym_ros.core.scoring import QualityFlag
 from facesym_ros.core.video import FrameSource
 from facesym_ros.msg import FaceDetections, SymmetryScore
 from facesym_ros.ros.conversions import bgr_to_image, msg_to_score
@@ -42,7 +43,7 @@ def test_live_score_equals_offline_score_on_the_same_frames(live_graph):
         assert ours.vs_left == pytest.approx(theirs.vs_left, abs=1e-6)
         assert ours.vs_right == pytest.approx(theirs.vs_right, abs=1e-6)
         assert ours.symmetry == pytest.approx(theirs.symmetry, abs=1e-6)
-    assert live.quality.flags == offline.quality.flags == 0
+    assert live.quality.flags == offline.quality.flags == QualityFlag.LOW_MOTION  # the still forehead
     assert final.symmetry_lambda == 3.8 and final.threshold_factor == 6.0
     assert final.header.frame_id == 'camera'
     # running scores came while the trial lasted, and the annotator drew frames for RViz
@@ -79,7 +80,8 @@ def test_the_final_score_waits_for_every_frame_of_a_lagging_chain(live_graph):
                                 settings.scoring)
     offline = score_sequence(FrameSource.open(SAMPLE_VIDEO).frames(), settings)
     assert final.frame_count == offline.frame_count == 72
-    assert final.quality.notes == offline.quality.notes == ()
+    assert final.quality.notes == offline.quality.notes
+    assert final.quality.flags == QualityFlag.LOW_MOTION  # nothing lost: only the smile's still forehead
     for ours, theirs in zip(final.regions, offline.regions, strict=True):
         assert ours.vs_left == pytest.approx(theirs.vs_left, abs=1e-6)
         assert ours.vs_right == pytest.approx(theirs.vs_right, abs=1e-6)

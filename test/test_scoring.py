@@ -69,7 +69,7 @@ def test_score_frames_matches_hand_computation():
     assert cheek.symmetry == pytest.approx(max(0.0, 1 - 3.8 * abs(0.4 - 0.05)))
     assert result.region('eye').symmetry == pytest.approx(1 - 3.8 * 0.01)
     assert result.region('forehead').symmetry == 1.0
-    assert result.quality.flags == QualityFlag(0)
+    assert result.quality.flags == QualityFlag.LOW_MOTION  # the forehead did not move: its 1.0 says nothing
 
 
 def test_quality_flags_are_counted_and_explained():
@@ -89,7 +89,8 @@ def test_quality_flags_are_counted_and_explained():
     assert quality.face_box_changes == 1
     assert quality.max_head_motion == pytest.approx(0.3, abs=1e-6)
     expected = (QualityFlag.NO_FACE | QualityFlag.DROPPED_FRAMES | QualityFlag.LOW_LANDMARK_CONFIDENCE
-                | QualityFlag.HEAD_MOTION | QualityFlag.MULTIPLE_FACES | QualityFlag.FACE_BOX_CHANGED)
+                | QualityFlag.HEAD_MOTION | QualityFlag.MULTIPLE_FACES | QualityFlag.FACE_BOX_CHANGED
+                | QualityFlag.LOW_MOTION)
     assert quality.flags == expected
     assert quality.notes == (
         '1 of 5 frames had no face',
@@ -98,7 +99,24 @@ def test_quality_flags_are_counted_and_explained():
         'head moved 0.30 inter-ocular distances (limit 0.25)',
         '1 frames showed several faces; the largest was scored',
         'the face left its box 1 times',
+        'low motion: forehead (VS 0.00000 / 0.00000), eye (VS 0.00000 / 0.00000), cheek (VS 0.00000 / 0.00000) '
+        'moved less than 0.002 on both sides; its symmetry says nothing (was the task done?)',
     )
+
+
+def test_a_trial_that_lost_most_of_its_frames_gets_no_score():
+    # 6 frames of a 30 fps trial reached the scorer, 594 in between did not
+    frames = [motion(round(i * 100e9 / 30), {('cheek', 'left'): 30.0, ('cheek', 'right'): 10.0}) for i in range(6)]
+    result = score_frames(frames, ScoringSettings(nominal_frame_rate=30.0))
+    assert all(math.isnan(region.symmetry) for region in result.regions)
+    assert result.region('cheek').vs_left == pytest.approx(0.3)  # the VS are kept, for the record
+    assert QualityFlag.TOO_FEW_FRAMES in result.quality.flags
+    assert "only 6 of the trial's 501 frames arrived (fewer than 0.5 of them): no score" in result.quality.notes
+    # with most frames there, the score stands (and the drops are flagged)
+    frames = [motion(round(i * 1e9 / 30), {('cheek', 'left'): 30.0}) for i in range(10) if i != 4]
+    result = score_frames(frames, ScoringSettings(nominal_frame_rate=30.0))
+    assert not math.isnan(result.region('cheek').symmetry)
+    assert result.quality.flags & QualityFlag.DROPPED_FRAMES and not result.quality.flags & QualityFlag.TOO_FEW_FRAMES
 
 
 def test_no_flow_gives_no_score_rather_than_a_perfect_one():
@@ -125,7 +143,7 @@ def test_a_region_side_without_pixels_gets_no_score_and_a_note_naming_it():
     result = score_frames(frames, ScoringSettings())
     assert math.isnan(result.region('eye').symmetry) and not math.isnan(result.region('cheek').symmetry)
     assert QualityFlag.EMPTY_REGION in result.quality.flags
-    assert result.quality.notes == ('no pixels of eye right inside the face crop: no score for that region',)
+    assert result.quality.notes[0] == 'no pixels of eye right inside the face crop: no score for that region'
 
 
 @pytest.mark.parametrize('values', [{'symmetry_lambda': -1.0}, {'max_head_motion': 'a lot'},

@@ -11,7 +11,9 @@ N - 1, so VS is the mean over the real consecutive pairs; when regions follow ev
 frame (regions_from = every_frame) M varies and VS is the mean over pairs of
 each pair's per-pixel motion. A score that cannot be computed (no pair with
 flow, or a region side with no pixels in the crop) is NaN and flagged, never
-a silent 1.0.
+a silent 1.0. A region that moved less than min_movement on both sides is
+flagged low_motion (its SS of about 1 says nothing), and a trial that lost
+more than allowed of its frames (min_frame_fraction) gets no score at all.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class QualityFlag(enum.IntFlag):
     MULTIPLE_FACES = 32
     FACE_BOX_CHANGED = 64
     EMPTY_REGION = 128
+    LOW_MOTION = 256
+    INCOMPLETE = 512
 
 
 NO_FLAGS = QualityFlag(0)
@@ -59,6 +63,12 @@ class ScoringSettings(Settings):
                                                   'flagged (backends with confidences only)', min=0.0, max=1.0)
     nominal_frame_rate: float = setting(0.0, 'Camera frame rate used to count dropped frames; 0 estimates it '
                                              'from the median frame interval [Hz]', min=0.0, max=1000.0)
+    min_movement: float = setting(0.002, 'A region whose VS is below this on both sides did not move: its SS '
+                                         'says nothing and is flagged low_motion [reference px/frame per pixel]',
+                                  min=0.0, max=10.0)
+    min_frame_fraction: float = setting(0.5, 'Fewest of the trial\'s frames (scored / scored + missing) that give '
+                                             'a score; below it every SS is null and flagged too_few_frames',
+                                        min=0.0, max=1.0)
 
 
 class _MovementSum:
@@ -284,11 +294,16 @@ class TrialAccumulator:
         config = self.config
         regions = []
         empty = []
+        still = []
+        dropped = _dropped_frames(self._intervals, config.nominal_frame_rate)
+        enough = self.frame_count >= config.min_frame_fraction * (self.frame_count + dropped)
         for name in REGION_NAMES:
             vs = {side: self._sides[(name, side)].value() for side in SIDE_NAMES}
             empty += [f'{name} {side}' for side, value in vs.items() if self.flow_pairs and math.isnan(value)]
-            regions.append(RegionScore(name, vs['left'], vs['right'],
-                                       symmetry_score(vs['left'], vs['right'], config.symmetry_lambda)))
+            if all(value < config.min_movement for value in vs.values()):
+                still.append(f'{name} (VS {vs["left"]:.5f} / {vs["right"]:.5f})')
+            symmetry = symmetry_score(vs['left'], vs['right'], config.symmetry_lambda) if enough else math.nan
+            regions.append(RegionScore(name, vs['left'], vs['right'], symmetry))
         method = {'software': f'facesym_ros {__version__}', 'symmetry_lambda': config.symmetry_lambda,
                   'max_head_motion': config.max_head_motion,
                   'min_landmark_confidence': config.min_landmark_confidence,
@@ -297,11 +312,10 @@ class TrialAccumulator:
             trial_id=self.trial_id, first_stamp_ns=self.first_stamp_ns, last_stamp_ns=self.last_stamp_ns,
             frame_count=self.frame_count, flow_pair_count=self.flow_pairs, regions=tuple(regions),
             symmetry_lambda=config.symmetry_lambda, threshold_factor=self._threshold_factor or 0.0,
-            quality=self._quality(empty), method=json.dumps(method, sort_keys=True))
+            quality=self._quality(empty, still, dropped, enough), method=json.dumps(method, sort_keys=True))
 
-    def _quality(self, empty_regions: list[str]) -> Quality:
+    def _quality(self, empty_regions: list[str], still_regions: list[str], dropped: int, enough: bool) -> Quality:
         config = self.config
-        dropped = _dropped_frames(self._intervals, config.nominal_frame_rate)
         head_motion = float(np.float32(self._head_motion))
         checks = [
             (self._no_face > 0, QualityFlag.NO_FACE, f'{self._no_face} of {self.frame_count} frames had no face'),
@@ -313,11 +327,17 @@ class TrialAccumulator:
             (head_motion > config.max_head_motion, QualityFlag.HEAD_MOTION,
              f'head moved {head_motion:.2f} inter-ocular distances (limit {config.max_head_motion})'),
             (self.flow_pairs == 0, QualityFlag.TOO_FEW_FRAMES, 'no frame pair with optical flow: no score'),
+            (self.flow_pairs > 0 and not enough, QualityFlag.TOO_FEW_FRAMES,
+             f'only {self.frame_count} of the trial\'s {self.frame_count + dropped} frames arrived (fewer than '
+             f'{config.min_frame_fraction:g} of them): no score'),
             (self._multiple > 0, QualityFlag.MULTIPLE_FACES,
              f'{self._multiple} frames showed several faces; the largest was scored'),
             (self._box_changes > 0, QualityFlag.FACE_BOX_CHANGED, f'the face left its box {self._box_changes} times'),
             (bool(empty_regions), QualityFlag.EMPTY_REGION,
              f'no pixels of {", ".join(empty_regions)} inside the face crop: no score for that region'),
+            (self.flow_pairs > 0 and bool(still_regions), QualityFlag.LOW_MOTION,
+             f'low motion: {", ".join(still_regions)} moved less than {config.min_movement:g} on both sides; '
+             'its symmetry says nothing (was the task done?)'),
         ]
         flags = QualityFlag(0)
         notes = []
