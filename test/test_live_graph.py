@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from dataclasses import asdict
 
@@ -127,6 +129,21 @@ REJECTED = [
 ]
 STILL_ACCEPTED = {'face_detector': ('min_size', 40), 'landmark_detector': ('model_path', ''),
                   'optical_flow': ('threshold_factor', 5.0), 'symmetry_scorer': ('symmetry_lambda', 4.0)}
+
+
+def test_a_node_given_an_unknown_parameter_refuses_to_start(rclpy_context, tmp_path):
+    from facesym_ros.config.registry import node
+
+    with pytest.raises(ValueError, match='unknown parameters treshold_factor'):
+        node('optical_flow').node_class()(context=rclpy_context,
+                                          cli_args=['--ros-args', '-p', 'treshold_factor:=6.0'])
+    # the same through a parameter file that `ros2 run` or ROS launch would pass, under any namespace key
+    params = tmp_path / 'typo.yaml'
+    params.write_text('/**/optical_flow:\n  ros__parameters:\n    treshold_factor: 6.0\n')
+    result = subprocess.run([sys.executable, '-m', 'facesym_ros.nodes.optical_flow', '--ros-args', '--params-file',
+                             str(params)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and 'unknown parameters treshold_factor' in result.stderr
+    assert 'Traceback' not in result.stderr
 
 
 def test_invalid_parameters_are_rejected_and_the_old_values_kept(rclpy_context):

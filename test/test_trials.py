@@ -13,7 +13,7 @@ from test_scoring import motion
 
 from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.core.pipeline import FacePipeline
-from facesym_ros.core.scoring import ScoringSettings, score_frames
+from facesym_ros.core.scoring import QualityFlag, ScoringSettings, score_frames
 from facesym_ros.core.trials import (
     ScoreKind,
     TrialController,
@@ -164,6 +164,35 @@ def test_a_trial_longer_than_the_maximum_is_ended_and_says_so():
     [result] = scores
     assert result.last_stamp_ns <= 1_000_000_000 and result.frame_count == 31
     assert 'trial ended after the maximum of 1 s' in result.quality.notes
+    assert QualityFlag.INCOMPLETE in result.quality.flags
+
+
+def test_one_frame_stamped_an_hour_ahead_neither_ends_nor_stretches_the_trial():
+    controller = TrialController(TrialScorer(ScoringSettings(), max_trial_seconds=600.0))
+    controller.start(0)
+    controller.stop(20 * PERIOD)
+    scores = []
+    for index in range(25):
+        if index == 10:
+            wrong = motion(index * PERIOD + 3600 * 10**9, {('cheek', 'left'): 10.0, ('cheek', 'right'): 2.0})
+            scores += finals(controller.add(wrong))
+        scores += finals(controller.add(frame(index)))
+    [result] = scores
+    assert result.frame_count == 21 and result.last_stamp_ns == 20 * PERIOD
+    assert QualityFlag.DROPPED_FRAMES in result.quality.flags and QualityFlag.INCOMPLETE not in result.quality.flags
+    assert any('1 frames stamped far after' in note for note in result.quality.notes)
+
+
+def test_a_real_pause_in_the_stream_is_kept_and_shows_as_missing_frames():
+    controller = TrialController(TrialScorer(ScoringSettings(), max_stamp_jump=5.0))
+    controller.start(0)
+    stamps = [*range(0, 10), *range(400, 410)]  # the camera paused for about 13 s
+    for index in stamps:
+        controller.add(frame(index))
+    controller.stop(409 * PERIOD)
+    [result] = controller.flush()
+    assert result.frame_count == 20
+    assert result.quality.frames_dropped == 390 and QualityFlag.DROPPED_FRAMES in result.quality.flags
 
 
 def test_late_and_repeated_frames_are_left_out_and_counted():

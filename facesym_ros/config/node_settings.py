@@ -85,6 +85,9 @@ class ScorerNodeSettings(Settings):
                                          'given when it runs out is flagged incomplete [s]', min=0.1, max=3600.0)
     max_trial_seconds: float = setting(600.0, 'A trial longer than this is ended and scored (bounds memory) [s]',
                                        min=1.0, max=86400.0)
+    max_stamp_jump: float = setting(5.0, 'A frame stamped this much after the trial\'s previous frame is taken only '
+                                         'if the next frame follows it (a pause); otherwise it is a clock jump and '
+                                         'is left out [s]', min=0.1, max=86400.0)
     motion_queue_size: int = setting(300, 'Depth of the region_motion and faces subscriptions; the scorer is '
                                           'cheap, so a burst of frames waits here rather than being dropped',
                                      min=1, max=100000, read_only=True)

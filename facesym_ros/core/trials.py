@@ -35,7 +35,7 @@ from typing import Any
 
 from facesym_ros.core.detection import FaceTracker
 from facesym_ros.core.flow import RegionMotion, RegionMotionEstimator
-from facesym_ros.core.scoring import ScoreResult, ScoringSettings, TrialAccumulator, score_frames
+from facesym_ros.core.scoring import QualityFlag, ScoreResult, ScoringSettings, TrialAccumulator, score_frames
 from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
 
 
@@ -80,24 +80,28 @@ class Trial:
     score: TrialAccumulator
     stop_ns: int | None = None
     notes: list[str] = field(default_factory=list)
+    """Why the trial holds less than its span (timeout, maximum length, a restart): flagged incomplete."""
     late_frames: int = 0
+    jumped_frames: int = 0
 
 
 class TrialScorer:
     """Collects frame motion into trials and windows and scores them with core.scoring."""
 
     def __init__(self, config: ScoringSettings, *, running_period: float = 0.5, window_seconds: float = 0.0,
-                 window_period: float = 1.0, max_trial_seconds: float = 600.0) -> None:
+                 window_period: float = 1.0, max_trial_seconds: float = 600.0, max_stamp_jump: float = 5.0) -> None:
         self.configure(config, running_period=running_period, window_seconds=window_seconds,
-                       window_period=window_period, max_trial_seconds=max_trial_seconds)
+                       window_period=window_period, max_trial_seconds=max_trial_seconds,
+                       max_stamp_jump=max_stamp_jump)
         self.trial: Trial | None = None
         self._window: deque[RegionMotion] = deque()
         self._last_running_ns: int | None = None
         self._last_window_ns: int | None = None
 
     def configure(self, config: ScoringSettings, *, running_period: float = 0.5, window_seconds: float = 0.0,
-                  window_period: float = 1.0, max_trial_seconds: float = 600.0) -> None:
+                  window_period: float = 1.0, max_trial_seconds: float = 600.0, max_stamp_jump: float = 5.0) -> None:
         """New settings; a trial already running keeps the scoring settings it started with."""
+        self.max_jump_ns = seconds_to_ns(max_stamp_jump)
         self.config = config
         self.running_period_ns = seconds_to_ns(running_period)
         self.window_ns = seconds_to_ns(window_seconds)
@@ -171,10 +175,16 @@ class TrialScorer:
     def _score(trial: Trial) -> ScoreResult:
         result = trial.score.result()
         notes = [*trial.notes]
+        flags = QualityFlag.INCOMPLETE if trial.notes else QualityFlag(0)
         if trial.late_frames:
             notes.append(f'{trial.late_frames} frames arrived out of stamp order and were left out')
+        if trial.jumped_frames:
+            notes.append(f'{trial.jumped_frames} frames stamped far after the trial\'s frames before them, with no '
+                         'frame following, were left out (a clock jump?)')
+            flags |= QualityFlag.DROPPED_FRAMES
         if notes:
-            quality = dataclasses.replace(result.quality, notes=(*result.quality.notes, *notes))
+            quality = dataclasses.replace(result.quality, notes=(*result.quality.notes, *notes),
+                                          flags=result.quality.flags | flags)
             result = dataclasses.replace(result, quality=quality)
         return result
 
@@ -203,6 +213,8 @@ class TrialController:
         self.tracker = tracker
         self.id_prefix = id_prefix
         self._pending: list[TrialMark] = []
+        self._held: RegionMotion | None = None
+        self._last_ns: int | None = None
         self._open_id: str | None = None
         self._last_id = ''
         self._restart_note = ''
@@ -263,15 +275,40 @@ class TrialController:
         return finals
 
     def add(self, motion: RegionMotion) -> list[tuple[ScoreKind, ScoreResult]]:
-        """One frame's motion (in stamp order) to the scorer; the scores that became due."""
+        """One frame's motion (in stamp order) to the scorer; the scores that became due.
+
+        A frame stamped more than the scorer's max_stamp_jump after the frame before it is held: if the next
+        frame follows it, the stream really paused and both count; if not, its stamp was wrong (a clock jump)
+        and it is left out, counted in the trial, so one bad stamp can neither apply marks early, nor end a
+        trial, nor stretch it.
+        """
         assert self.scorer is not None, 'add() needs a TrialScorer'
+        held, self._held = self._held, None
+        if held is not None:
+            if 0 < motion.stamp_ns - held.stamp_ns <= self.scorer.max_jump_ns:
+                return self._take(held) + self._take(motion)
+            self._count_jumped()
+        elif self._last_ns is not None and motion.stamp_ns - self._last_ns > self.scorer.max_jump_ns:
+            self._held = motion
+            return []
+        return self._take(motion)
+
+    def _take(self, motion: RegionMotion) -> list[tuple[ScoreKind, ScoreResult]]:
+        self._last_ns = motion.stamp_ns
         due = [(ScoreKind.FINAL, final) for final in self.before_frame(motion.stamp_ns)]
         return due + self.scorer.add(motion)
+
+    def _count_jumped(self) -> None:
+        if self.scorer is not None and self.scorer.trial is not None:
+            self.scorer.trial.jumped_frames += 1
 
     def flush(self, note: str = '') -> list[ScoreResult]:
         """Apply every scheduled mark and close a stopped trial (no more frames are coming for it); `note`
         says why, in the score, when frames are missing."""
         finals: list[ScoreResult] = []
+        if self._held is not None:  # a jumped frame that nothing followed: its stamp cannot be trusted
+            self._held = None
+            self._count_jumped()
         while self._pending:
             finals += self._apply(self._pending.pop(0))
         trial = self.scorer.trial if self.scorer is not None else None
@@ -285,6 +322,9 @@ class TrialController:
         """No frame follows: apply the STOP and RESET marks still scheduled (a START after the last frame would
         hold no frame and is dropped), stop a trial left open at its last frame (noting unstopped_note), and
         return its FINAL score."""
+        if self._held is not None:
+            self._held = None
+            self._count_jumped()
         pending, self._pending = self._pending, []
         finals: list[ScoreResult] = []
         for mark in pending:

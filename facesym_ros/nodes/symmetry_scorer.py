@@ -177,7 +177,8 @@ class SymmetryScorerNode(SettingsNode):
     def _scorer_options(self) -> dict[str, float]:
         node = self.settings(ScorerNodeSettings)
         return {'running_period': node.running_period, 'window_seconds': node.window_seconds,
-                'window_period': node.window_period, 'max_trial_seconds': node.max_trial_seconds}
+                'window_period': node.window_period, 'max_trial_seconds': node.max_trial_seconds,
+                'max_stamp_jump': node.max_stamp_jump}
 
     def settings_changed(self, previous: dict) -> None:
         self._trials.scorer.configure(self.settings(ScoringSettings), **self._scorer_options())

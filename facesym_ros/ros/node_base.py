@@ -108,6 +108,13 @@ class SettingsNode(Node):
         for cls in self._settings_classes:
             for field in dataclasses.fields(cls):
                 values[field.name] = self.declare_parameter(field.name, field.default, _descriptor(field)).value
+        # rclpy ignores parameters given for this node that it never declares: a misspelt name in a
+        # parameter file or on the command line would silently leave the default in place.
+        unknown = sorted(name for name in self._parameter_overrides
+                         if not self.has_parameter(name) and not name.startswith('qos_overrides.'))
+        if unknown:
+            raise ValueError(f'{self.get_name()}: unknown parameters {", ".join(unknown)} (this node has '
+                             f'{", ".join(sorted(values))})')
         try:
             self._settings = self._build(values)
             self.check_settings(self._settings)
