@@ -109,3 +109,13 @@ def test_a_face_that_does_not_move_gets_low_motion_not_a_perfect_score(clip, bac
     assert result.quality.flags == QualityFlag.LOW_MOTION
     [note] = result.quality.notes
     assert note.startswith('low motion: forehead (') and 'eye (' in note and 'cheek (' in note
+
+
+def test_a_face_too_small_for_its_motion_is_flagged(clip, backend):
+    small = [Frame.from_bgr(cv2.resize(frame.bgr, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA),
+                            frame.stamp_ns) for frame in clip[:30]]
+    result = score_sequence(small, landmark_backend=backend)
+    assert result.flow_pair_count > 0
+    assert QualityFlag.SMALL_FACE in result.quality.flags  # eyes ~28 px apart: resampled x2.9
+    assert any(note.startswith('small face: resampled x2.') for note in result.quality.notes)
+    assert QualityFlag.SMALL_FACE not in score_sequence(clip[:30], landmark_backend=backend).quality.flags

@@ -48,6 +48,7 @@ class QualityFlag(enum.IntFlag):
     EMPTY_REGION = 128
     LOW_MOTION = 256
     INCOMPLETE = 512
+    SMALL_FACE = 1024
 
 
 NO_FLAGS = QualityFlag(0)
@@ -66,6 +67,9 @@ class ScoringSettings(Settings):
     min_movement: float = setting(0.002, 'A region whose VS is below this on both sides did not move: its SS '
                                          'says nothing and is flagged low_motion [reference px/frame per pixel]',
                                   min=0.0, max=10.0)
+    max_face_upscale: float = setting(2.0, 'A face resampled by more than this to the reference scale (its '
+                                           'eyes closer than reference_interocular / this) is flagged small_face: '
+                                           'its motion is partly lost in its pixels', min=1.0, max=100.0)
     min_frame_fraction: float = setting(0.5, 'Fewest of the trial\'s frames (scored / scored + missing) that give '
                                              'a score; below it every SS is null and flagged too_few_frames',
                                         min=0.0, max=1.0)
@@ -224,6 +228,7 @@ class TrialAccumulator:
         self._methods: set[str] = set()
         self._no_face = self._low_confidence = self._multiple = self._box_changes = self._gaps = 0
         self._head_motion = 0.0
+        self._max_upscale = 1.0
         self._reference: tuple[float, float] | None = None
 
     _STATE_FIELDS = ('trial_id', 'frame_count', 'flow_pairs', 'first_stamp_ns', 'last_stamp_ns', '_intervals',
@@ -269,6 +274,7 @@ class TrialAccumulator:
             self._threshold_factor = frame.threshold_factor
         self._gaps += frame.gap
         if frame.flow_valid:
+            self._max_upscale = max(self._max_upscale, frame.magnitude_scale)
             self.flow_pairs += 1
             for motion in frame.regions:
                 self._sides[(motion.region, motion.side)].add(motion.magnitude_sum, motion.pixel_count)
@@ -335,6 +341,9 @@ class TrialAccumulator:
             (self._box_changes > 0, QualityFlag.FACE_BOX_CHANGED, f'the face left its box {self._box_changes} times'),
             (bool(empty_regions), QualityFlag.EMPTY_REGION,
              f'no pixels of {", ".join(empty_regions)} inside the face crop: no score for that region'),
+            (self._max_upscale > config.max_face_upscale, QualityFlag.SMALL_FACE,
+             f'small face: resampled x{self._max_upscale:.1f} to the reference scale (limit '
+             f'{config.max_face_upscale:g}); motion this small in the camera is partly lost in its pixels'),
             (self.flow_pairs > 0 and bool(still_regions), QualityFlag.LOW_MOTION,
              f'low motion: {", ".join(still_regions)} moved less than {config.min_movement:g} on both sides; '
              'its symmetry says nothing (was the task done?)'),
