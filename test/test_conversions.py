@@ -113,3 +113,11 @@ def test_an_unknown_trial_event_kind_is_refused():
     with pytest.raises(ValueError):
         mark_of(TrialEvent(event=7))
     assert RegionMotion  # the message type the motion round trip above serialises
+
+
+def test_every_quality_flag_is_a_symmetry_score_constant_and_back():
+    from facesym_ros.core.scoring import QualityFlag
+
+    constants = {name[len('FLAG_'):]: getattr(SymmetryScore, name) for name in dir(SymmetryScore)
+                 if name.startswith('FLAG_')}
+    assert constants == {flag.name: flag.value for flag in QualityFlag}
