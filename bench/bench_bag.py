@@ -53,9 +53,10 @@ def main() -> int:
     kind = 'CompressedImage (JPEG)' if args.compressed else 'Image (bgr8)'
     print(f'score-bag: {frames} frames of 640x480 {kind} at {FRAME_RATE:g} fps ({frames / FRAME_RATE:.1f} s), '
           f'{args.storage}{", with --output-bag" if args.output_bag else ""}')
-    print(f'  {elapsed:.2f} s: {fps:.1f} frames/s = {real_time:.2f}x real time '
-          f'(target {TARGET_REAL_TIME:g}x: {"met" if real_time >= TARGET_REAL_TIME else "not met"})')
+    print(f'  {elapsed:.2f} s: {fps:.1f} frames/s = {real_time:.2f}x real time')
     print(f'  trials: {len(report.scores)}; skipped frames: {sum(report.frames_skipped.values())}')
+    print(f'target (issue 9): score-bag at >= {TARGET_REAL_TIME:g}x real time at 640x480 {FRAME_RATE:g} fps: '
+          f'{"met" if real_time >= TARGET_REAL_TIME else "NOT met"} ({real_time:.2f}x)')
     return 0
 
 

@@ -30,3 +30,22 @@ def write_folder(folder: Path, frames: list[np.ndarray]) -> Path:
     for index, image in enumerate(frames):
         cv2.imwrite(str(folder / f'{index:05d}.png'), image)
     return folder
+
+
+def large_face_frames(repeats: int = 1, scale: int = 2) -> list[np.ndarray]:
+    """letterboxed_frames upscaled `scale` times (cubic) and cropped back to 640x480 around the face.
+
+    At scale 2 the face box is about 380 px instead of 193 px: a patient close to the camera.
+    """
+    from facesym_ros.core.detection import DetectorSettings, HaarFaceDetector
+
+    frames = letterboxed_frames(repeats)
+    gray = cv2.cvtColor(frames[0], cv2.COLOR_BGR2GRAY)
+    faces = HaarFaceDetector(DetectorSettings()).detect(gray)
+    centre_x, centre_y = ((faces[0].box.x + faces[0].box.width / 2, faces[0].box.y + faces[0].box.height / 2)
+                          if faces else (WIDTH / 2, HEIGHT / 2))
+    x0 = int(np.clip(round(centre_x * scale - WIDTH / 2), 0, WIDTH * scale - WIDTH))
+    y0 = int(np.clip(round(centre_y * scale - HEIGHT / 2), 0, HEIGHT * scale - HEIGHT))
+    return [np.ascontiguousarray(
+        cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)[y0:y0 + HEIGHT, x0:x0 + WIDTH])
+        for image in frames]
