@@ -16,6 +16,7 @@ from rclpy.parameter_client import AsyncParameterClient
 
 from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.core.video import FrameSource
+from helpers.ros import spin_call
 
 NOT_A_MODEL = '/etc/hostname'
 
@@ -118,11 +119,7 @@ def test_a_cascade_set_live_that_is_not_a_cascade_is_rejected_and_the_node_lives
     parameters = AsyncParameterClient(client, 'face_detector')
 
     def call(future, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while not future.done() and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
-        assert future.done(), 'no answer'
-        return future.result()
+        return spin_call(executor, future, timeout)
 
     try:
         deadline = time.monotonic() + 30

@@ -27,6 +27,7 @@ from facesym_ros.msg import FaceDetections, SymmetryScore
 from facesym_ros.ros.conversions import bgr_to_image, msg_to_score
 from facesym_ros.ros.graph_client import run_source_trial
 from facesym_ros.ros.node_base import image_qos, pipeline_qos
+from helpers.ros import spin_call
 
 SOURCE = {'wait_for_subscribers': '3', 'frame_rate': '15.0'}
 
@@ -160,11 +161,7 @@ def test_invalid_parameters_are_rejected_and_the_old_values_kept(rclpy_context):
         executor.add_node(each)
 
     def call(future, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while not future.done() and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
-        assert future.done(), 'no answer'
-        return future.result()
+        return spin_call(executor, future, timeout)
 
     try:
         parameters = {name: AsyncParameterClient(client, name) for name in nodes}

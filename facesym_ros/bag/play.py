@@ -27,6 +27,7 @@ from rosgraph_msgs.msg import Clock
 
 from facesym_ros.bag.storage import IMAGE_TYPES, BagContents, BagError, Topic
 from facesym_ros.ros.conversions import message_class, ns_to_stamp
+from facesym_ros.ros.node_base import MATCH_SETTLE_SECONDS
 
 PLAY_DEPTH = 100
 CLOCK_TOPIC = '/clock'
@@ -149,7 +150,7 @@ def play(bag: BagContents, topics: Sequence[str], *, rate: float = 1.0, step_top
         if not spin_until(lambda: not node.unsubscribed(), wait_for_subscribers):
             print(f'facesym play: no subscriber on {", ".join(node.unsubscribed())}; playing anyway',
                   file=sys.stderr)
-        spin_until(lambda: False, 0.3)  # let the publishers match the subscriptions discovery reported
+        spin_until(lambda: False, MATCH_SETTLE_SECONDS)  # let the subscriptions match the publishers too
         images = {name for name in topics if bag.topics[name].msgtype in IMAGE_TYPES}
         counts = dict.fromkeys(topics, 0)
         counts['unanswered steps'] = 0

@@ -30,12 +30,9 @@ from facesym_ros.config.node_settings import ImageSourceSettings, NodeQueueSetti
 from facesym_ros.core.timebase import NS_PER_SECOND, ns_to_seconds
 from facesym_ros.core.video import FrameSource, SourceError
 from facesym_ros.ros.conversions import bgr_to_image
-from facesym_ros.ros.node_base import SettingsNode, image_qos, spin_node
+from facesym_ros.ros.node_base import MATCH_SETTLE_SECONDS, SettingsNode, image_qos, spin_node
 
 CAMERA_PREFIX = 'camera:'
-MATCH_SETTLE_SECONDS = 0.5
-"""After wait_for_subscribers are matched here, the time their side takes to match this publisher too
-(discovery is two-sided; a best-effort reader drops frames of a writer it has not matched yet)."""
 
 
 class CameraSource:

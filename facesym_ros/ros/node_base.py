@@ -46,6 +46,10 @@ WARN_PERIOD = 5.0
 """Seconds between repeats of the same warning (rclpy throttles per call site)."""
 CONTROL_QUEUE_DEPTH = 10
 """Depth of the control and score topics (trial events, scores): a few messages a trial, never a frame stream."""
+MATCH_SETTLE_SECONDS = 1.0
+"""After a publisher sees its subscribers matched, the time their side takes to match it too (discovery is
+two-sided; a best-effort reader drops frames of a writer it has not matched yet). image_source and
+`facesym play` wait this long before their first frame."""
 
 # The keys of every node's DiagnosticStatus (values are plain numbers or true/false; n/a when unknown).
 KEY_RATE = 'rate (Hz)'
