@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -12,14 +11,9 @@ import pytest
 
 from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.core.video import FrameSource
+from helpers.cli import facesym as run_facesym
 
-
-def facesym(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, '-m', 'facesym_ros.cli', *args], capture_output=True, text=True,
-                            timeout=300, check=False)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+facesym = partial(run_facesym, check=True)  # these tests expect success unless they say not
 
 
 @pytest.fixture(scope='module')

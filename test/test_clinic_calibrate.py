@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +11,7 @@ import pytest
 from facesym_ros.clinic.calibrate import calibrate, fit_lambda, params_with_lambda, read_grades
 from facesym_ros.config.files import default_params_file
 from facesym_ros.config.params import load_params_file
-
-
-def facesym(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'facesym_ros.cli', *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+from helpers.cli import facesym
 
 
 def write_grades(folder: Path, lambdas: dict[str, float], rows: int = 40, noise: float = 0.03,

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from facesym_ros.clinic.protocol import OPERATOR, load_protocol
-
-
-def facesym(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'facesym_ros.cli', *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+from helpers.cli import facesym
 
 
 def test_the_default_protocol_is_the_standard_sequence():

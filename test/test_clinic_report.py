@@ -8,7 +8,7 @@ import math
 import os
 import shutil
 import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -24,18 +24,16 @@ from facesym_ros.config.params import load_params_file, pipeline_config
 from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.scoring import Quality, RegionScore, ScoringSettings, score_frames, symmetry_score
 from facesym_ros.core.video import FrameSource
+from helpers.cli import facesym as run_facesym
+
+facesym = partial(run_facesym, check=True)  # these tests expect success unless they say not
+
 
 # The sample clip is 2.4 s of a smile; seven tasks get a slice each.
 SPANS = '0:0.3,0.3:0.6,0.6:0.9,0.9:1.2,1.2:1.6,1.6:2.0,2.0:2.4'
 TASKS = ['rest', 'raise_brows', 'close_eyes_gently', 'close_eyes_tightly', 'smile', 'snarl', 'pucker']
 
 
-def facesym(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, '-m', 'facesym_ros.cli', *args], capture_output=True, text=True,
-                            timeout=300, check=False)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 
 import cv2
@@ -16,14 +15,12 @@ from rclpy.parameter_client import AsyncParameterClient
 
 from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.core.video import FrameSource
+from helpers.cli import facesym
 from helpers.ros import spin_call
 
 NOT_A_MODEL = '/etc/hostname'
 
 
-def facesym(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'facesym_ros.cli', *args], capture_output=True, text=True,
-                          timeout=300, check=False)
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:

@@ -24,15 +24,13 @@ from facesym_ros.ros.bringup import GraphOptions
 from facesym_ros.ros.conversions import msg_to_score, stamp_to_ns
 from facesym_ros.ros.graph_client import run_source_trial
 from facesym_ros.ros.node_base import pipeline_qos
+from helpers.cli import facesym
 
 TEST_DIR = Path(__file__).resolve().parent
 SOURCE = {'source': 'sample', 'wait_for_subscribers': '3', 'frame_rate': '15.0'}
 SCORING = ['face_detector', 'landmark_detector', 'optical_flow', 'symmetry_scorer']
 
 
-def facesym(*args: object, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'facesym_ros.cli', *map(str, args)], capture_output=True,
-                          text=True, timeout=300, check=False, **kwargs)
 
 
 def edited_params(tmp_path: Path, **changes: str) -> Path:

@@ -9,10 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-
-def facesym(*args: str, timeout: float = 300.0) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'facesym_ros.cli', *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+from helpers.cli import facesym
 
 
 def score_json(bag: Path, tmp_path: Path, *extra: str) -> dict:
