@@ -176,18 +176,16 @@ class _Anchor:
         shrink = self.size[0] < self.crop.width
         return cv2.resize(crop, self.size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
-    def to_crop(self, landmarks: Landmarks) -> Landmarks:
-        """Landmarks in the pixels of the resampled crop (OpenCV's pixel-centre convention)."""
-        sx, sy = self.size[0] / self.crop.width, self.size[1] / self.crop.height
-        points = (landmarks.points.astype(np.float64) - [self.crop.x, self.crop.y] + 0.5) * [sx, sy] - 0.5
-        return replace(landmarks, points=points.astype(np.float32))
+    def to_crop(self, points: np.ndarray) -> np.ndarray:
+        """Image pixel coordinates in the pixels of the resampled crop (OpenCV's pixel-centre convention)."""
+        scale = [self.size[0] / self.crop.width, self.size[1] / self.crop.height]
+        return (np.asarray(points, dtype=np.float64) - [self.crop.x, self.crop.y] + 0.5) * scale - 0.5
 
     def masks_for(self, landmarks: Landmarks, regions: tuple) -> list[np.ndarray]:
         """Region masks in the resampled crop, of regions laid out in image pixels."""
-        sx, sy = self.size[0] / self.crop.width, self.size[1] / self.crop.height
-        local = tuple(replace(side, polygon=(side.polygon - [self.crop.x, self.crop.y] + 0.5) * [sx, sy] - 0.5)
-                      for side in regions)
-        return region_masks(local, self.to_crop(landmarks), Box(0, 0, *self.size))
+        local = tuple(replace(side, polygon=self.to_crop(side.polygon)) for side in regions)
+        local_landmarks = replace(landmarks, points=self.to_crop(landmarks.points).astype(np.float32))
+        return region_masks(local, local_landmarks, Box(0, 0, *self.size))
 
 
 class RegionMotionEstimator:
@@ -283,18 +281,13 @@ class RegionMotionEstimator:
         try:
             axes = FaceAxes.from_landmarks(landmarks)
             regions = face_regions(landmarks, **self._region_args())
-        except RegionError:
-            self._anchor = None
-            self._previous = None
-            return self._invalid(crop, (), 1.0, common)
-        scale = 1.0
-        size = (crop.width, crop.height)
-        if self.config.face_scale == 'reference':
-            scale = _f32(self.config.reference_interocular / axes.interocular)
-            size = (max(8, round(crop.width * scale)), max(8, round(crop.height * scale)))
-        anchor = _Anchor(crop=crop, axes=axes, stable_points=landmarks.points[list(STABLE_POINTS)],
-                         regions=regions, masks=[], magnitude_scale=scale, size=size)
-        try:
+            scale = 1.0
+            size = (crop.width, crop.height)
+            if self.config.face_scale == 'reference':
+                scale = _f32(self.config.reference_interocular / axes.interocular)
+                size = (max(8, round(crop.width * scale)), max(8, round(crop.height * scale)))
+            anchor = _Anchor(crop=crop, axes=axes, stable_points=landmarks.points[list(STABLE_POINTS)],
+                             regions=regions, masks=[], magnitude_scale=scale, size=size)
             anchor.masks = anchor.masks_for(landmarks, regions)
         except RegionError:
             self._anchor = None

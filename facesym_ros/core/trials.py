@@ -298,6 +298,12 @@ class TrialController:
         due = [(ScoreKind.FINAL, final) for final in self.before_frame(motion.stamp_ns)]
         return due + self.scorer.add(motion)
 
+    def _drop_held(self) -> None:
+        """A jumped frame that nothing followed: its stamp cannot be trusted, so it is left out and counted."""
+        if self._held is not None:
+            self._held = None
+            self._count_jumped()
+
     def _count_jumped(self) -> None:
         if self.scorer is not None and self.scorer.trial is not None:
             self.scorer.trial.jumped_frames += 1
@@ -306,9 +312,7 @@ class TrialController:
         """Apply every scheduled mark and close a stopped trial (no more frames are coming for it); `note`
         says why, in the score, when frames are missing."""
         finals: list[ScoreResult] = []
-        if self._held is not None:  # a jumped frame that nothing followed: its stamp cannot be trusted
-            self._held = None
-            self._count_jumped()
+        self._drop_held()
         while self._pending:
             finals += self._apply(self._pending.pop(0))
         trial = self.scorer.trial if self.scorer is not None else None
@@ -322,9 +326,7 @@ class TrialController:
         """No frame follows: apply the STOP and RESET marks still scheduled (a START after the last frame would
         hold no frame and is dropped), stop a trial left open at its last frame (noting unstopped_note), and
         return its FINAL score."""
-        if self._held is not None:
-            self._held = None
-            self._count_jumped()
+        self._drop_held()
         pending, self._pending = self._pending, []
         finals: list[ScoreResult] = []
         for mark in pending:

@@ -70,8 +70,6 @@ class ImageSourceNode(SettingsNode):
         self.published = 0
         self._camera: CameraSource | None = None
         self._images: Iterator[np.ndarray] | None = None
-        self._waiting_since = self.get_clock().now()
-        self._matched_at = None
         self._timer = None
         self._open()
 

@@ -245,17 +245,21 @@ class SymmetryScorerNode(SettingsNode):
 
     # -- frames and scores ----------------------------------------------------------------------------------------
 
-    def _on_faces(self, msg: FaceDetections) -> None:
-        self._face_stamps.append(stamp_to_ns(msg.header.stamp))
+    def _heard(self, stamp_ns: int) -> None:
+        """A per-frame message arrived: the stream is alive, and its delay feeds the clock-to-stamp offset."""
         self._last_input_at = self._steady.now()
+        self._offsets_ns.append(self.get_clock().now().nanoseconds - stamp_ns)
+
+    def _on_faces(self, msg: FaceDetections) -> None:
         # faces come straight from the detector: the offset with the least processing in it
-        self._offsets_ns.append(self.get_clock().now().nanoseconds - stamp_to_ns(msg.header.stamp))
+        stamp = stamp_to_ns(msg.header.stamp)
+        self._face_stamps.append(stamp)
+        self._heard(stamp)
 
     def _on_motion(self, msg: RegionMotion) -> None:
         self._frame_id = msg.header.frame_id
-        self._last_input_at = self._steady.now()
-        self._offsets_ns.append(self.get_clock().now().nanoseconds - stamp_to_ns(msg.header.stamp))
         motion = msg_to_motion(msg, with_polygons=False)
+        self._heard(motion.stamp_ns)
         self._last_motion_ns = max(self._last_motion_ns, motion.stamp_ns)
         if self._trials.open_trial is not None and not motion.face_found:
             self.get_logger().warning('face lost during the trial; the score will be flagged',
