@@ -12,6 +12,8 @@ import pytest
 from test_scoring import motion
 
 from facesym_ros.config.files import SAMPLE_VIDEO
+from facesym_ros.core.detection import TrackState
+from facesym_ros.core.frame import Frame
 from facesym_ros.core.pipeline import FacePipeline
 from facesym_ros.core.scoring import QualityFlag, ScoringSettings, score_frames
 from facesym_ros.core.trials import (
@@ -350,8 +352,10 @@ def test_a_trial_start_detects_the_face_anew_so_earlier_frames_do_not_shape_its_
     expected = [fresh.process(item).track for item in frames[:3]]
     pipeline = FacePipeline()
     controller = TrialController(TrialScorer(ScoringSettings()), pipeline.motion, tracker=pipeline.tracker)
-    for item in frames[30:50]:  # mid-smile: whatever box the tracker settles on here
-        pipeline.process(item)
+    for offset, item in enumerate(frames[30:50]):  # mid-smile, before the trial: whatever box the tracker settles on
+        earlier = Frame.from_bgr(item.bgr, frames[0].stamp_ns - (20 - offset) * PERIOD)
+        controller.before_frame(earlier.stamp_ns)
+        pipeline.process(earlier)
     controller.start(frames[0].stamp_ns)
     tracks = []
     for item in frames[:3]:
@@ -359,3 +363,30 @@ def test_a_trial_start_detects_the_face_anew_so_earlier_frames_do_not_shape_its_
         tracks.append(pipeline.process(item).track)
     assert tracks == expected
     assert tracks[0].state == expected[0].state == 1  # DETECTED: found anew in the trial's first frame
+
+
+def test_a_start_that_reaches_a_node_after_its_first_frame_does_not_detect_or_anchor_twice():
+    """A replayed START is relayed by the scorer, so the face detector and the flow node may get it only after
+    the trial's first frame: that frame already found the face and anchored the regions, as the trial wants."""
+    frames = list(FrameSource.open(SAMPLE_VIDEO).frames())[:4]
+    pipeline = FacePipeline()
+    controller = TrialController(motion=pipeline.motion, tracker=pipeline.tracker)
+    controller.before_frame(frames[0].stamp_ns)
+    first = pipeline.process(frames[0])
+    controller.start(frames[0].stamp_ns)  # late: frame 0 has passed
+    later = []
+    for item in frames[1:]:
+        controller.before_frame(item.stamp_ns)
+        later.append(pipeline.process(item))
+    assert first.track.state == TrackState.DETECTED and not first.motion.flow_valid
+    assert all(r.track.state == TrackState.TRACKED and r.motion.flow_valid for r in later)
+    # the same frames with the START in time: the same result, as score-bag gives
+    offline = FacePipeline()
+    in_time = TrialController(motion=offline.motion, tracker=offline.tracker)
+    in_time.start(frames[0].stamp_ns)
+    expected = []
+    for item in frames:
+        in_time.before_frame(item.stamp_ns)
+        expected.append(offline.process(item).motion)
+    for result, wanted in zip((first, *later), expected, strict=True):
+        assert [side.magnitude_sum for side in result.motion.regions] == [side.magnitude_sum for side in wanted.regions]

@@ -215,6 +215,7 @@ class TrialController:
         self._pending: list[TrialMark] = []
         self._held: RegionMotion | None = None
         self._last_ns: int | None = None
+        self._first_frame_ns: int | None = None
         self._open_id: str | None = None
         self._last_id = ''
         self._restart_note = ''
@@ -269,6 +270,8 @@ class TrialController:
 
     def before_frame(self, stamp_ns: int) -> list[ScoreResult]:
         """Apply the marks due before a frame of this stamp; return the FINAL scores that closes."""
+        if self._first_frame_ns is None:
+            self._first_frame_ns = stamp_ns
         finals: list[ScoreResult] = []
         while self._pending and self._due(self._pending[0], stamp_ns):
             finals += self._apply(self._pending.pop(0))
@@ -392,10 +395,14 @@ class TrialController:
                 if self._restart_note:
                     trial.notes.append(self._restart_note)
                     self._restart_note = ''
-            if self.tracker is not None:
-                self.tracker.reset()
-            if self.motion is not None:
-                self.motion.reanchor()
+            # A node whose first frame came at or after the start found the face and anchored the regions
+            # there already, as the trial wants: a START that reaches it late (relayed after that frame, as
+            # in a replay) must not do it again one frame later.
+            if self._first_frame_ns is None or self._first_frame_ns < mark.stamp_ns:
+                if self.tracker is not None:
+                    self.tracker.reset()
+                if self.motion is not None:
+                    self.motion.reanchor()
         elif mark.event == TrialEventKind.STOP:
             if scorer is not None:
                 scorer.stop(mark.stamp_ns)
