@@ -101,18 +101,20 @@ class BagPlayerNode(Node):
             self.publishers_by_topic[name] = self.create_publisher(cls, target, publisher_qos(topic))
         self.answers = 0
         self.step_topic = step_topic
-        self._step_subscribed = step_topic is None
+        self._step_subscription = None
 
     def ready_to_step(self) -> bool:
-        """Subscribed to the step topic (once discovery shows its type), or not stepping."""
-        if not self._step_subscribed:
+        """Subscribed to the step topic (once discovery shows its type) and matched with a publisher of it, so
+        that the answer to the first image is heard too; or not stepping."""
+        if self.step_topic is None:
+            return True
+        if self._step_subscription is None:
             types = dict(self.get_topic_names_and_types()).get(self.resolve_topic_name(self.step_topic))
             if types:
-                self.create_subscription(message_class(types[0]), self.step_topic, self._on_answer,
-                                         QoSProfile(depth=PLAY_DEPTH, reliability=ReliabilityPolicy.BEST_EFFORT),
-                                         raw=True)
-                self._step_subscribed = True
-        return self._step_subscribed
+                self._step_subscription = self.create_subscription(
+                    message_class(types[0]), self.step_topic, self._on_answer,
+                    QoSProfile(depth=PLAY_DEPTH, reliability=ReliabilityPolicy.BEST_EFFORT), raw=True)
+        return self._step_subscription is not None and self._step_subscription.get_publisher_count() > 0
 
     def _on_answer(self, _data: bytes) -> None:
         self.answers += 1
@@ -176,7 +178,8 @@ def play(bag: BagContents, topics: Sequence[str], *, rate: float = 1.0, step_top
             stepped = step_topic is not None and message.topic in images
             if stepped and not spin_until(lambda answers=answers: node.answers > answers, step_timeout):
                 counts['unanswered steps'] += 1
-                print(f'facesym play: no {step_topic} for the image at {message.log_time_ns / 1e9:.3f} s '
+                print(f'facesym play: no {step_topic} for image {counts[message.topic]} of {message.topic}, '
+                      f'logged at {message.log_time_ns / 1e9:.3f} s, '
                       f'within {step_timeout:g} s', file=sys.stderr)
         spin_until(lambda: False, 0.2)
         if clock is not None:
