@@ -247,6 +247,7 @@ def test_each_node_killed_during_a_trial_comes_back_and_nothing_is_lost(rclpy_co
 
 def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp_path):
     first, _ = bringup(tmp_path, 'first.log', '--frame-rate', str(FRAME_RATE))
+    started = [first]
     client = GraphClient(context=rclpy_context, name='orphan_client')
     try:
         client.wait_for_graph(NODES, timeout=60.0)
@@ -254,6 +255,7 @@ def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp
         assert set(nodes) == set(NODE_NAMES)
 
         second, second_log = bringup(tmp_path, 'second.log')
+        started.append(second)
         assert second.wait(60) == 2
         [line] = second_log.read_text().strip().splitlines()
         assert "a facesym graph already runs in namespace '/'" in line and 'answered' in line
@@ -268,6 +270,7 @@ def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp
 
         # the graph is gone, so another may start; SIGHUP (the terminal closed) stops it and its nodes
         third, third_log = bringup(tmp_path, 'third.log', '--frame-rate', str(FRAME_RATE))
+        started.append(third)
         assert wait_for(lambda: set(children(third.pid)) == set(NODE_NAMES), 30.0), third_log.read_text()
         client.wait_for_graph(NODES, timeout=60.0)
         nodes = children(third.pid)
@@ -275,7 +278,8 @@ def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp
         assert third.wait(30) == 0
         assert not any(alive(pid) for pid in nodes.values())
     finally:
-        stop(first)
+        for process in started:  # a graph this test started must not outlive it and answer the next tests
+            stop(process)
         client.close()
 
 

@@ -114,5 +114,5 @@ class RespawnSettings(Settings):
     respawn_limit: int = setting(5, 'A node that dies this many times within respawn_window is not restarted '
                                     'again: bringup stops the graph', min=1, max=1000)
     respawn_window: float = setting(60.0, 'Deaths counted against respawn_limit [s]', min=1.0, max=86400.0)
-    graph_check_seconds: float = setting(2.0, 'Before starting, how long bringup listens for a graph already '
+    graph_check_seconds: float = setting(3.0, 'Before starting, how long bringup listens for a graph already '
                                               'running in its namespace [s]', min=0.0, max=60.0)
