@@ -15,7 +15,7 @@ from std_msgs.msg import Header
 
 from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.core.pipeline import FacePipeline
-from facesym_ros.core.scoring import ScoringSettings, score_frames
+from facesym_ros.core.scoring import ScoringSettings, TrialLabels, score_frames
 from facesym_ros.core.trials import TrialEventKind, TrialMark
 from facesym_ros.core.video import FrameSource
 from facesym_ros.msg import FaceDetections, FaceLandmarks, RegionMotion, SymmetryScore, TrialEvent
@@ -91,10 +91,11 @@ def test_a_score_from_messages_equals_the_score_from_the_core_bit_for_bit(result
 
 
 def test_scores_round_trip_exactly_including_nan_and_notes(results):
-    score = score_frames([r.motion for r in results], ScoringSettings(), trial_id='trial-0001')
+    score = dataclasses.replace(score_frames([r.motion for r in results], ScoringSettings(), trial_id='trial-0001'),
+                                labels=TrialLabels('smile', 'S-1', 'P-7'))
     msg = over_the_wire(score_to_msg(score, SymmetryScore.KIND_FINAL, 'camera'))
     assert msg.header.frame_id == 'camera' and stamp_to_ns(msg.header.stamp) == score.last_stamp_ns
-    assert msg_to_score(msg) == score
+    assert msg_to_score(msg) == score and (msg.task, msg.subject_id) == ('smile', 'P-7')
     empty = score_frames([results[0].motion], ScoringSettings(), trial_id='empty')  # no pair: NaN scores
     back = msg_to_score(over_the_wire(score_to_msg(empty, SymmetryScore.KIND_FINAL, '')))
     assert all(math.isnan(region.symmetry) for region in back.regions)
@@ -103,9 +104,10 @@ def test_scores_round_trip_exactly_including_nan_and_notes(results):
 
 @pytest.mark.parametrize('event', list(TrialEventKind))
 def test_trial_marks_round_trip_with_their_ids(event):
-    mark = TrialMark(1_700_000_001_000_000_007, event, 'trial-0042' if event != TrialEventKind.RESET else '')
+    labels = TrialLabels('raise_brows', 'S-1', 'P-7') if event == TrialEventKind.START else TrialLabels()
+    mark = TrialMark(1_700_000_001_000_000_007, event, 'trial-0042' if event != TrialEventKind.RESET else '', labels)
     msg = over_the_wire(mark_to_msg(mark, 'camera'))
-    assert isinstance(msg, TrialEvent) and msg.header.frame_id == 'camera'
+    assert isinstance(msg, TrialEvent) and msg.header.frame_id == 'camera' and msg.task == labels.task
     assert mark_of(msg) == mark
 
 

@@ -33,6 +33,11 @@ def test_every_message_crosses_dds_between_two_processes():
     # A few fields by hand, so the comparison cannot pass on two equally wrong sides.
     score = received['symmetry_score']['value']
     assert score['trial_id'] == 'trial-0007'
+    assert (score['task'], score['session_id'], score['subject_id']) == ('smile', 'S-12', 'P-0042')
+    prompt = received['task_prompt']['value']
+    assert (prompt['task'], prompt['task_number'], prompt['task_count'], prompt['state']) == ('raise_brows', 2, 7, 1)
+    assert prompt['instruction'] == 'Raise your eyebrows.' and prompt['duration'] == 4.0
+    assert received['trial_event']['value']['subject_id'] == 'P-0042'
     assert score['regions'][1] == {'region': 'eye', 'vs_left': 0.0194, 'vs_right': 0.0273, 'symmetry': 0.97}
     assert score['regions'][2]['symmetry'] == 'nan'
     assert score['quality_flags'] == 1 | 128

@@ -15,7 +15,7 @@ from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.core.detection import TrackState
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.pipeline import FacePipeline
-from facesym_ros.core.scoring import QualityFlag, ScoringSettings, score_frames
+from facesym_ros.core.scoring import QualityFlag, ScoringSettings, TrialLabels, score_frames
 from facesym_ros.core.trials import (
     ScoreKind,
     TrialController,
@@ -300,7 +300,8 @@ def test_a_restarted_scorer_continues_the_open_trial_bit_for_bit(tmp_path):
 
 def test_a_restarted_scorer_keeps_scheduled_marks_and_the_settings_of_the_trial(tmp_path):
     controller = TrialController(TrialScorer(ScoringSettings(symmetry_lambda=2.0)))
-    trial_id = controller.start(3 * PERIOD).trial_id  # not yet applied: no frame at or after it came
+    labels = TrialLabels('smile', 'S-1', 'P-7')
+    trial_id = controller.start(3 * PERIOD, labels=labels).trial_id  # not yet applied: no frame at or after it
     state_file = TrialStateFile(tmp_path / 'scorer.json')
     state_file.save(controller)
     restarted = TrialController(TrialScorer(ScoringSettings()))
@@ -310,18 +311,18 @@ def test_a_restarted_scorer_keeps_scheduled_marks_and_the_settings_of_the_trial(
     for index in range(8):
         scores += finals(restarted.add(frame(index)))
     [result] = scores
-    assert (result.trial_id, result.frame_count) == (trial_id, 4)
+    assert (result.trial_id, result.frame_count, result.labels) == (trial_id, 4, labels)
     assert 'restarted' in result.quality.notes
     # settings: a trial that had begun keeps the lambda it began with, through the restart
     controller = TrialController(TrialScorer(ScoringSettings(symmetry_lambda=2.0)))
-    controller.start(0)
+    controller.start(0, labels=labels)
     controller.add(frame(0))
     state_file.save(controller)
     restarted = TrialController(TrialScorer(ScoringSettings()))
     restarted.restore(state_file.load()[0])
     restarted.add(frame(1))
     [result] = restarted.end_of_stream()
-    assert result.symmetry_lambda == 2.0
+    assert result.symmetry_lambda == 2.0 and result.labels == labels
 
 
 def test_a_stale_trial_is_closed_with_a_partial_score_that_says_so(tmp_path):

@@ -35,7 +35,7 @@ from facesym_ros.bag.storage import (
 from facesym_ros.core.annotate import annotated_frame
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.pipeline import FacePipeline, FrameResult, PipelineSettings
-from facesym_ros.core.scoring import ScoreResult
+from facesym_ros.core.scoring import ScoreResult, TrialLabels
 from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
 from facesym_ros.core.trials import ScoreKind, TrialController, TrialError, TrialEventKind, TrialMark, TrialScorer
 from facesym_ros.ros.conversions import (
@@ -126,7 +126,8 @@ def recorded_marks(bag: BagContents) -> list[TrialMark]:
     marks = []
     for message in bag.messages(topics):
         event = store.deserialize_cdr(bytes(message.data), TRIAL_EVENT_TYPE)
-        marks.append(TrialMark(stamp_to_ns(event.header.stamp), TrialEventKind(event.event), event.trial_id))
+        labels = TrialLabels(event.task, event.session_id, event.subject_id)
+        marks.append(TrialMark(stamp_to_ns(event.header.stamp), TrialEventKind(event.event), event.trial_id, labels))
     # A transient-local topic can deliver the same event twice (e.g. to a late recorder); keep one.
     return sorted(set(marks), key=lambda mark: (mark.stamp_ns, mark.event != TrialEventKind.STOP))
 

@@ -154,6 +154,22 @@ class Quality:
 
 
 @dataclass(frozen=True)
+class TrialLabels:
+    """What a trial is for, as the operator gave it: the protocol task, the session and the subject (an opaque
+    id, never a name). All empty outside an assessment session."""
+
+    task: str = ''
+    session_id: str = ''
+    subject_id: str = ''
+
+    def to_json_dict(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+NO_LABELS = TrialLabels()
+
+
+@dataclass(frozen=True)
 class ScoreResult:
     trial_id: str
     first_stamp_ns: int
@@ -165,6 +181,7 @@ class ScoreResult:
     threshold_factor: float
     quality: Quality
     method: str = field(default='')
+    labels: TrialLabels = field(default_factory=TrialLabels)
 
     def region(self, name: str) -> RegionScore:
         return next(region for region in self.regions if region.region == name)
@@ -177,6 +194,7 @@ class ScoreResult:
         quality = self.quality
         return {
             'trial_id': self.trial_id,
+            **self.labels.to_json_dict(),
             'frames': self.frame_count,
             'flow_pairs': self.flow_pair_count,
             'first_stamp_ns': self.first_stamp_ns,

@@ -35,7 +35,15 @@ from typing import Any
 
 from facesym_ros.core.detection import FaceTracker
 from facesym_ros.core.flow import RegionMotion, RegionMotionEstimator
-from facesym_ros.core.scoring import QualityFlag, ScoreResult, ScoringSettings, TrialAccumulator, score_frames
+from facesym_ros.core.scoring import (
+    NO_LABELS,
+    QualityFlag,
+    ScoreResult,
+    ScoringSettings,
+    TrialAccumulator,
+    TrialLabels,
+    score_frames,
+)
 from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
 
 
@@ -62,6 +70,8 @@ class TrialMark:
     stamp_ns: int
     event: TrialEventKind
     trial_id: str = ''
+    labels: TrialLabels = NO_LABELS
+    """START: the task, session and subject the trial is for (carried into its score)."""
 
 
 def new_trial_id(prefix: str) -> str:
@@ -83,6 +93,7 @@ class Trial:
     """Why the trial holds less than its span (timeout, maximum length, a restart): flagged incomplete."""
     late_frames: int = 0
     jumped_frames: int = 0
+    labels: TrialLabels = field(default_factory=TrialLabels)
 
 
 class TrialScorer:
@@ -113,11 +124,11 @@ class TrialScorer:
         """A trial has started and not yet been stopped."""
         return self.trial is not None and self.trial.stop_ns is None
 
-    def start(self, trial_id: str, start_ns: int) -> Trial:
+    def start(self, trial_id: str, start_ns: int, labels: TrialLabels = NO_LABELS) -> Trial:
         if self.trial is not None:
             state = 'running' if self.trial.stop_ns is None else 'finishing'
             raise TrialError(f'trial {self.trial.trial_id} is still {state}; stop it first')
-        self.trial = Trial(trial_id, int(start_ns), TrialAccumulator(self.config, trial_id))
+        self.trial = Trial(trial_id, int(start_ns), TrialAccumulator(self.config, trial_id), labels=labels)
         self._last_running_ns = None
         return self.trial
 
@@ -173,7 +184,7 @@ class TrialScorer:
 
     @staticmethod
     def _score(trial: Trial) -> ScoreResult:
-        result = trial.score.result()
+        result = dataclasses.replace(trial.score.result(), labels=trial.labels)
         notes = [*trial.notes]
         flags = QualityFlag.INCOMPLETE if trial.notes else QualityFlag(0)
         if trial.late_frames:
@@ -229,7 +240,7 @@ class TrialController:
     def pending(self) -> tuple[TrialMark, ...]:
         return tuple(self._pending)
 
-    def start(self, stamp_ns: int, trial_id: str = '') -> TrialMark:
+    def start(self, stamp_ns: int, trial_id: str = '', labels: TrialLabels = NO_LABELS) -> TrialMark:
         if self._open_id is not None:
             raise TrialError(f'trial {self._open_id} is still running; stop it first')
         if not trial_id:
@@ -237,7 +248,7 @@ class TrialController:
             while trial_id == self._last_id:  # two starts within a second drew the same digits
                 trial_id = new_trial_id(self.id_prefix)
         self._last_id = trial_id
-        mark = TrialMark(int(stamp_ns), TrialEventKind.START, trial_id)
+        mark = TrialMark(int(stamp_ns), TrialEventKind.START, trial_id, labels)
         self._open_id = mark.trial_id
         return self._schedule(mark)
 
@@ -255,7 +266,7 @@ class TrialController:
     def command(self, mark: TrialMark) -> TrialMark:
         """Schedule a mark that came from elsewhere (a TrialEvent message, a bag), keeping its trial id."""
         if mark.event == TrialEventKind.START:
-            return self.start(mark.stamp_ns, mark.trial_id)
+            return self.start(mark.stamp_ns, mark.trial_id, mark.labels)
         if mark.event == TrialEventKind.STOP:
             return self.stop(mark.stamp_ns)
         return self.reset(mark.stamp_ns)
@@ -351,9 +362,11 @@ class TrialController:
         trial = self.scorer.trial if self.scorer is not None else None
         return {
             'open_trial': self._open_id,
-            'pending': [[mark.stamp_ns, int(mark.event), mark.trial_id] for mark in self._pending],
+            'pending': [[mark.stamp_ns, int(mark.event), mark.trial_id, mark.labels.to_json_dict()]
+                        for mark in self._pending],
             'trial': None if trial is None else {
                 'trial_id': trial.trial_id, 'start_ns': trial.start_ns, 'stop_ns': trial.stop_ns,
+                'labels': trial.labels.to_json_dict(),
                 'notes': list(trial.notes), 'late_frames': trial.late_frames, 'score': trial.score.state()},
         }
 
@@ -361,14 +374,15 @@ class TrialController:
         """Take up what state() described (a restarted scorer); `note` goes into the trial it continues."""
         assert self.scorer is not None, 'restore() needs a TrialScorer'
         self._open_id = state['open_trial']
-        self._pending = [TrialMark(int(stamp), TrialEventKind(event), trial_id)
-                         for stamp, event, trial_id in state['pending']]
+        self._pending = [TrialMark(int(stamp), TrialEventKind(event), trial_id, TrialLabels(**labels))
+                         for stamp, event, trial_id, labels in state['pending']]
         saved = state['trial']
         self.scorer.reset()
         if saved is not None:
             self.scorer.trial = Trial(saved['trial_id'], int(saved['start_ns']),
                                       TrialAccumulator.from_state(saved['score']), saved['stop_ns'],
-                                      list(saved['notes']), int(saved['late_frames']))
+                                      list(saved['notes']), int(saved['late_frames']),
+                                      labels=TrialLabels(**saved['labels']))
         if note and self.scorer.trial is not None:
             self.scorer.trial.notes.append(note)
         elif note and any(mark.event == TrialEventKind.START for mark in self._pending):
@@ -391,7 +405,7 @@ class TrialController:
             if scorer is not None:
                 if scorer.trial is not None and scorer.trial.stop_ns is not None:
                     finals.append(scorer.finish())
-                trial = scorer.start(mark.trial_id, mark.stamp_ns)
+                trial = scorer.start(mark.trial_id, mark.stamp_ns, mark.labels)
                 if self._restart_note:
                     trial.notes.append(self._restart_note)
                     self._restart_note = ''
@@ -417,7 +431,7 @@ class TrialController:
 class TrialStateFile:
     """A TrialController's state() on disk, written atomically, so a scorer that died can continue or close it."""
 
-    VERSION = 1
+    VERSION = 2
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -23,7 +23,7 @@ from facesym_ros.core import flow as core_flow
 from facesym_ros.core import scoring as core_scoring
 from facesym_ros.core.detection import Detection, FaceTrack, TrackState
 from facesym_ros.core.geometry import Box, Landmarks
-from facesym_ros.core.scoring import Quality, QualityFlag, ScoreResult
+from facesym_ros.core.scoring import Quality, QualityFlag, ScoreResult, TrialLabels
 from facesym_ros.core.timebase import NS_PER_SECOND
 from facesym_ros.core.trials import TrialEventKind, TrialMark
 from facesym_ros.msg import (
@@ -224,7 +224,8 @@ def score_to_msg(result: ScoreResult, kind: int, frame_id: str) -> SymmetryScore
     quality = result.quality
     return SymmetryScore(
         header=Header(stamp=ns_to_stamp(result.last_stamp_ns), frame_id=frame_id),
-        trial_id=result.trial_id, kind=kind,
+        trial_id=result.trial_id, task=result.labels.task, session_id=result.labels.session_id,
+        subject_id=result.labels.subject_id, kind=kind,
         first_stamp=ns_to_stamp(result.first_stamp_ns), last_stamp=ns_to_stamp(result.last_stamp_ns),
         frame_count=result.frame_count, flow_pair_count=result.flow_pair_count,
         regions=[RegionScore(region=r.region, vs_left=r.vs_left, vs_right=r.vs_right, symmetry=r.symmetry)
@@ -240,7 +241,8 @@ def score_to_msg(result: ScoreResult, kind: int, frame_id: str) -> SymmetryScore
 def msg_to_score(msg: SymmetryScore) -> ScoreResult:
     """The core's ScoreResult of a SymmetryScore message (for reports and comparisons)."""
     return ScoreResult(
-        trial_id=msg.trial_id, first_stamp_ns=stamp_to_ns(msg.first_stamp), last_stamp_ns=stamp_to_ns(msg.last_stamp),
+        trial_id=msg.trial_id, labels=labels_of(msg),
+        first_stamp_ns=stamp_to_ns(msg.first_stamp), last_stamp_ns=stamp_to_ns(msg.last_stamp),
         frame_count=int(msg.frame_count), flow_pair_count=int(msg.flow_pair_count),
         regions=tuple(core_scoring.RegionScore(r.region, r.vs_left, r.vs_right, r.symmetry) for r in msg.regions),
         symmetry_lambda=msg.symmetry_lambda, threshold_factor=msg.threshold_factor,
@@ -255,11 +257,18 @@ def msg_to_score(msg: SymmetryScore) -> ScoreResult:
 
 # -- trials -------------------------------------------------------------------------------------------------------
 
+def labels_of(msg: SymmetryScore | TrialEvent) -> TrialLabels:
+    """The task, session and subject a SymmetryScore or TrialEvent carries."""
+    return TrialLabels(msg.task, msg.session_id, msg.subject_id)
+
+
 def mark_to_msg(mark: TrialMark, frame_id: str) -> TrialEvent:
+    labels = mark.labels
     return TrialEvent(header=Header(stamp=ns_to_stamp(mark.stamp_ns), frame_id=frame_id), event=int(mark.event),
-                      trial_id=mark.trial_id)
+                      trial_id=mark.trial_id, task=labels.task, session_id=labels.session_id,
+                      subject_id=labels.subject_id)
 
 
 def mark_of(msg: TrialEvent) -> TrialMark:
     """The core's TrialMark of a TrialEvent (ValueError for an event kind this version does not know)."""
-    return TrialMark(stamp_to_ns(msg.header.stamp), TrialEventKind(msg.event), msg.trial_id)
+    return TrialMark(stamp_to_ns(msg.header.stamp), TrialEventKind(msg.event), msg.trial_id, labels_of(msg))

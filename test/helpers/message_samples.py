@@ -19,6 +19,7 @@ from facesym_ros.msg import (
     RegionScore,
     RegionSideMotion,
     SymmetryScore,
+    TaskPrompt,
     TrialEvent,
 )
 
@@ -55,7 +56,8 @@ def samples() -> dict[str, object]:
             track_state=FaceDetections.STATE_TRACKED, faces_in_image=1, method='{"landmark_backend": "dlib"}'),
         'region_score': RegionScore(region='eye', vs_left=0.0194, vs_right=0.0273, symmetry=0.97),
         'symmetry_score': SymmetryScore(
-            header=HEADER, trial_id='trial-0007', kind=SymmetryScore.KIND_FINAL,
+            header=HEADER, trial_id='trial-0007', task='smile', session_id='S-12', subject_id='P-0042',
+            kind=SymmetryScore.KIND_FINAL,
             first_stamp=Time(sec=1731999990, nanosec=5), last_stamp=HEADER.stamp, frame_count=72, flow_pair_count=70,
             regions=[RegionScore(region='forehead', vs_left=0.0001, vs_right=0.0, symmetry=1.0),
                      RegionScore(region='eye', vs_left=0.0194, vs_right=0.0273, symmetry=0.97),
@@ -65,7 +67,11 @@ def samples() -> dict[str, object]:
             frames_without_face=1, frames_dropped=2, frames_low_landmark_confidence=3, frames_multiple_faces=4,
             face_box_changes=5, max_head_motion=0.1875, quality_notes=['1 of 72 frames had no face', 'empty cheek'],
             method='{"software": "facesym_ros 0.1.0"}'),
-        'trial_event': TrialEvent(header=HEADER, event=TrialEvent.STOP, trial_id='trial-0007'),
+        'trial_event': TrialEvent(header=HEADER, event=TrialEvent.STOP, trial_id='trial-0007', task='smile',
+                                  session_id='S-12', subject_id='P-0042'),
+        'task_prompt': TaskPrompt(header=HEADER, session_id='S-12', subject_id='P-0042', task='raise_brows',
+                                  instruction='Raise your eyebrows.', task_number=2, task_count=7,
+                                  state=TaskPrompt.STATE_GO, duration=4.0),
     }
 
 
