@@ -209,8 +209,12 @@ def _decoded_frames(bag: BagContents, image_topic: Topic, report: BagScore,
 def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None = None,
               trials: Sequence[TrialRange] = (), use_markers: bool = True, output_bag: Path | None = None,
               output_storage: str = 'mcap', output_namespace: str = 'rescored', heatmap_max: float = 5.0,
-              progress: Callable[[int], None] | None = None) -> BagScore:
-    """Score the bag's trials; with output_bag, also write the bag again with the results added."""
+              progress: Callable[[int], None] | None = None,
+              on_frame: Callable[[FrameResult], None] | None = None) -> BagScore:
+    """Score the bag's trials; with output_bag, also write the bag again with the results added.
+
+    on_frame sees every frame's result (with its flow map) in stamp order, e.g. for a session report's pictures.
+    """
     image_topic = pick_image_topic(bag, topic)
     marks = recorded_marks(bag) if use_markers and not trials else []
     trials_from = 'ranges' if trials else 'markers' if marks else 'whole bag'
@@ -235,6 +239,8 @@ def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None =
             frame_id = image.header.frame_id
             finals = trials_control.before_frame(frame.stamp_ns)
             result = pipeline.process(frame)
+            if on_frame is not None:
+                on_frame(result)
             finals += [score for kind, score in trials_control.add(result.motion) if kind == ScoreKind.FINAL]
             report.scores += finals
             if derived is not None:

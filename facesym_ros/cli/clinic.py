@@ -1,4 +1,4 @@
-"""`facesym protocol`, `facesym report` and `facesym calibrate`: the clinical session, offline.
+"""`facesym protocol`, `facesym session`, `facesym report` and `facesym calibrate`: the clinical session.
 
 Argument parsing only; the work is in facesym_ros/clinic. Library errors are
 ValueErrors with one line, which the `facesym` main prints as
@@ -12,7 +12,9 @@ import datetime
 import sys
 from pathlib import Path
 
-from facesym_ros.cli.common import add_method_arguments, resolve_input, resolve_settings
+from facesym_ros.cli.common import add_method_arguments, add_params_argument, resolve_input, resolve_settings
+
+LEAD_IN_MINIMUM = 1.5  # s: a trial command is sent COMMAND_MARGIN (1 s) of image time before it takes effect
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -29,6 +31,37 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                                description='Check a protocol file.')
     check.add_argument('file', help='protocol YAML')
     check.set_defaults(run=protocol_check_command)
+
+    session = commands.add_parser(
+        'session', help='run an assessment session against the live graph, one trial per protocol task; '
+                        'or score a recorded session again (--from-bag)',
+        description='Prompt each task of the protocol (banner on the annotated image, the prompt topic, this '
+                    'terminal), run one trial per task, record the session bag in DIR/session_bag and write '
+                    'DIR/report.html and DIR/report.json. Ctrl-C ends the session early with a partial report. '
+                    'With --from-bag, score a recorded session again with the current method.')
+    session.add_argument('--output', '-o', required=True, metavar='DIR',
+                         help='folder for the session bag and report.html/json (must not hold a session bag)')
+    session.add_argument('--from-bag', metavar='BAG', help='score this recorded session bag again instead')
+    session.add_argument('--subject', help='subject (patient) identifier, opaque (required for a live session)')
+    session.add_argument('--session', help='session identifier (default: session-<UTC date-time>)')
+    session.add_argument('--protocol', help='protocol YAML (default: config/protocol.yaml; with --from-bag: '
+                                            'the one the bag recorded)')
+    session.add_argument('--date', help='session date, YYYY-MM-DD (default: today; with --from-bag: recorded)')
+    session.add_argument('--compare', action='append', default=[], metavar='PREVIOUS',
+                         help='an earlier session\'s report folder or report.json, for the trend (repeatable)')
+    session.add_argument('--lead-in', type=float, default=3.0, metavar='SECONDS',
+                         help=f'time between a task\'s prompt and its start (default 3, at least '
+                              f'{LEAD_IN_MINIMUM:g}) [s]')
+    session.add_argument('--no-record', action='store_true', help='do not record the session bag (the report then '
+                                                                 'has no heat maps or key frames)')
+    session.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap', help='session bag format')
+    session.add_argument('--namespace', default='', help='namespace of the graph')
+    session.add_argument('--image-topic', default='image_raw', help='the camera topic to record (default image_raw)')
+    session.add_argument('--source', help='bring the graph up on this source (sample, a video, a folder, '
+                                          'camera:<index>) for the session, instead of using a running one')
+    session.add_argument('--frame-rate', type=float, help='with --source: publishing rate [Hz]')
+    add_params_argument(session)
+    session.set_defaults(run=session_command)
 
     report = commands.add_parser(
         'report', help='score a recorded session (one video, a span per task) and write report.html/json',
@@ -105,7 +138,7 @@ def _iso_date(text: str | None) -> str:
 
 def report_command(args: argparse.Namespace) -> int:
     from facesym_ros.clinic.protocol import load_protocol
-    from facesym_ros.clinic.report_html import SessionInfo, build_session_report, load_previous, write_session_report
+    from facesym_ros.clinic.report_html import SessionInfo, build_session_report, load_previous
     from facesym_ros.clinic.video_session import parse_spans, score_video_tasks
 
     protocol = load_protocol(args.protocol)
@@ -116,17 +149,103 @@ def report_command(args: argparse.Namespace) -> int:
     config = resolve_settings(args).pipeline
     tasks = score_video_tasks(path, protocol, spans, config, args.frame_rate)
     info = SessionInfo(args.subject, args.session, date, protocol.settings, protocol.source)
-    report = build_session_report(tasks, info, previous)
-    page = write_session_report(args.output, report)
+    _write_report(args.output, build_session_report(tasks, info, previous))
+    return 0
+
+
+def _write_report(directory: str | Path, report) -> Path:
+    """Write report.html/json and print each task's primary SS and the facesym index."""
+    from facesym_ros.clinic.report_html import write_session_report
+
+    page = write_session_report(directory, report)
     summary = report.summary
     for task_score in report.task_scores:
         measures = [(region, task_score.region(region).symmetry) for region in task_score.task.primary]
         ss = ', '.join(f'{region} {"n/a" if m.missing else f"{m.value:.3f}"}' for region, m in measures)
         print(f'{task_score.task.name:<20} SS {ss}')
     index = 'n/a (' + summary.index.reason + ')' if summary.index.missing else f'{summary.index.value:.3f}'
-    print(f'facesym index {index}')
+    print(f'facesym index {index}' + ('' if report.info.status == 'complete' else ' (partial session)'))
     print(f'{page}', file=sys.stderr)
+    return page
+
+
+def session_command(args: argparse.Namespace) -> int:
+    from facesym_ros.clinic.report_html import build_session_report, load_previous
+
+    previous = [load_previous(path) for path in args.compare]
+    output = Path(args.output)
+    config = resolve_settings(args).pipeline
+    if args.from_bag:
+        from facesym_ros.clinic.protocol import load_protocol
+        from facesym_ros.clinic.session_bag import score_session_bag
+
+        if args.subject or args.session or args.source:
+            raise ValueError('--from-bag takes the subject, session and frames from the bag; '
+                             'leave out --subject, --session and --source')
+        protocol = load_protocol(args.protocol) if args.protocol else None
+        scored = score_session_bag(args.from_bag, config, protocol=protocol)
+        for problem in scored.problems:
+            print(f'facesym session: {problem}', file=sys.stderr)
+        info = scored.info(_iso_date(args.date) if args.date else None)
+        _write_report(output, build_session_report(scored.tasks, info, previous))
+        return 0
+    return _live_session(args, output, config, previous)
+
+
+def _live_session(args: argparse.Namespace, output: Path, config, previous: list[dict]) -> int:
+    from facesym_ros.clinic.protocol import protocol_from_text, read_protocol_text
+    from facesym_ros.clinic.report_html import build_session_report
+    from facesym_ros.clinic.session_record import INTERRUPTED, SessionRecord
+    from facesym_ros.clinic.session_tasks import live_task_results
+    from facesym_ros.ros.session_runner import SessionOptions, run_live_session
+
+    if not args.subject:
+        raise ValueError('a live session needs --subject (an opaque identifier, not a name)')
+    if not args.lead_in >= LEAD_IN_MINIMUM:
+        raise ValueError(f'--lead-in must be at least {LEAD_IN_MINIMUM:g} s, got {args.lead_in:g}')
+    text, source = read_protocol_text(args.protocol)
+    protocol = protocol_from_text(text, source)
+    bag = None if args.no_record else output / 'session_bag'
+    if bag is not None and bag.exists():
+        raise ValueError(f'{bag} exists: {output} holds a session already; choose another --output')
+    output.mkdir(parents=True, exist_ok=True)
+    session_id = args.session or 'session-' + datetime.datetime.now(datetime.UTC).strftime('%Y%m%dT%H%M%SZ')
+    record = SessionRecord(args.subject, session_id, _iso_date(args.date), source, text)
+    graph = _session_graph(args) if args.source else None
+    live = run_live_session(record, protocol, SessionOptions(lead_in=args.lead_in), bag=bag, storage=args.storage,
+                            namespace=args.namespace, image_topic=args.image_topic, graph=graph,
+                            say=lambda line: print(line, flush=True))
+    outcome = live.outcome
+    if live.bag_failure:
+        print(f'facesym session: the recording stopped early: {live.bag_failure}', file=sys.stderr)
+    tasks, info, notes = live_task_results(live, protocol, config)
+    for note in notes:
+        print(f'facesym session: {note}', file=sys.stderr)
+    _write_report(output, build_session_report(tasks, info, previous))
+    if bag is not None:
+        print(f'{bag}', file=sys.stderr)
+    if outcome.record.status == INTERRUPTED:
+        if outcome.record.reason.startswith('stopped by the operator'):
+            print(f'facesym session: {outcome.record.reason}; partial report written', file=sys.stderr)
+            return 130
+        raise ValueError(f'{outcome.record.reason}; partial report in {output}')
     return 0
+
+
+def _session_graph(args: argparse.Namespace):
+    """The graph `--source` brings up for the session (all nodes, the annotator included)."""
+    from facesym_ros.cli.graph import checked_params_file, refuse_second_graph, source_overrides
+    from facesym_ros.config.node_settings import RespawnSettings
+    from facesym_ros.config.registry import select
+    from facesym_ros.ros.bringup import GraphOptions, ProcessGraph
+
+    params_file = checked_params_file(args.params_file)
+    specs = select(None)
+    refuse_second_graph(specs, args.namespace, RespawnSettings().graph_check_seconds)
+    log = open(Path(args.output) / 'graph.log', 'w')  # noqa: SIM115 - open while the graph runs
+    print(f'facesym session: the nodes\' output goes to {log.name}', file=sys.stderr)
+    return ProcessGraph(specs, params_file, options=GraphOptions(namespace=args.namespace),
+                        overrides=source_overrides(args.source, args.frame_rate), respawn=RespawnSettings(), output=log)
 
 
 def calibrate_command(args: argparse.Namespace) -> int:

@@ -200,21 +200,32 @@ def parse_protocol(document: Any, source: str) -> Protocol:
     return Protocol(tuple(tasks), settings, source)
 
 
-def load_protocol(path: str | Path | None = None) -> Protocol:
-    """The protocol in a YAML file (config/protocol.yaml by default), checked."""
+def read_protocol_text(path: str | Path | None = None) -> tuple[str, str]:
+    """(text, source) of a protocol file (config/protocol.yaml by default), unchecked: a session keeps the text."""
     path = Path(path) if path else default_protocol_file()
     try:
-        document = yaml.safe_load(path.read_text())
+        return path.read_text(), str(path)
     except FileNotFoundError:
         raise ValueError(f'{path}: no such protocol file') from None
     except OSError as error:
         raise ValueError(f'{path}: cannot read the protocol file: {error.strerror or error}') from None
+
+
+def protocol_from_text(text: str, source: str) -> Protocol:
+    """The protocol in YAML text (a file's, or one a session bag recorded), checked."""
+    try:
+        document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, 'problem_mark', None)
         problem = getattr(error, 'problem', None) or type(error).__name__
         where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark is not None else ''
-        raise ValueError(f'{path}: cannot read the protocol file: {problem}{where}') from None
-    return parse_protocol(document, str(path))
+        raise ValueError(f'{source}: cannot read the protocol file: {problem}{where}') from None
+    return parse_protocol(document, source)
+
+
+def load_protocol(path: str | Path | None = None) -> Protocol:
+    """The protocol in a YAML file (config/protocol.yaml by default), checked."""
+    return protocol_from_text(*read_protocol_text(path))
 
 
 def task_keys() -> list[str]:

@@ -52,6 +52,9 @@ class SessionInfo:
     date: str  # ISO date
     settings: SessionSettings
     protocol_source: str = ''
+    status: str = 'complete'  # 'complete', or 'interrupted' (a partial report)
+    status_note: str = ''  # why the session ended early
+    not_done: tuple[str, ...] = ()  # tasks of the protocol never begun
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,11 @@ def _history(previous: Sequence[dict], current: dict) -> tuple[dict, ...]:
     return (*(entries[key] for key in sorted(entries)), current)
 
 
+def task_status(result: TaskResult) -> str:
+    """'done', or 'interrupted' for a task a session cut short."""
+    return result.extra.get('status', 'done')
+
+
 def _method(tasks: Sequence[TaskResult]) -> dict:
     """The method settings of the session (from the first task's score; all tasks share them)."""
     if not tasks:
@@ -117,14 +125,19 @@ def _method(tasks: Sequence[TaskResult]) -> dict:
 
 def build_session_report(tasks: Sequence[TaskResult], info: SessionInfo,
                          previous: Sequence[dict] = ()) -> SessionReport:
-    """Score every task against the protocol and summarise the session; `previous`: earlier report.json payloads."""
-    if not tasks:
+    """Score every task against the protocol and summarise the session; `previous`: earlier report.json payloads.
+
+    A task whose TaskResult.extra status is not 'done' (cut short) is listed with its numbers, but left out of the
+    summary: the summary covers the tasks done in full, and a partial session says so.
+    """
+    if not tasks and info.status == 'complete':
         raise ValueError('a session report needs at least one task')
     scores = score_session([(t.task, t.score) for t in tasks], info.settings)
-    summary = summarize(scores)
+    summary = summarize([s for t, s in zip(tasks, scores, strict=True) if task_status(t) == 'done'])
     payload = {
         'report': 'facesym session', 'software': f'facesym_ros {__version__}',
         'subject_id': info.subject_id, 'session_id': info.session_id, 'date': info.date,
+        'status': info.status, 'status_note': info.status_note, 'not_done': list(info.not_done),
         'protocol': info.protocol_source,
         'settings': {'subtract_baseline': info.settings.subtract_baseline,
                      'min_comovement': info.settings.min_comovement},
@@ -136,6 +149,7 @@ def build_session_report(tasks: Sequence[TaskResult], info: SessionInfo,
         entry = task_json(task_score)
         entry['span_s'] = list(result.span) if result.span else None
         entry['key_frame_time_s'] = result.key_frame_time_s
+        entry['status'] = task_status(result)
         payload['tasks'].append(entry)
     history = _history(previous, history_entry(payload))
     payload['history'] = list(history)
@@ -252,6 +266,7 @@ td.na, span.na { color: #a00; }
 .pictures figure { margin: 0; } figcaption { font-size: 8.5pt; color: #333; max-width: 330px; }
 img.face { height: 240px; } img.plot { width: 440px; }
 .notice { font-size: 9pt; color: #333; border: 1px solid #bbb; padding: 4px 8px; background: #fafafa; }
+.partial { font-weight: bold; color: #8a1c00; border: 2px solid #c0392b; padding: 4px 8px; }
 @page { size: A4; margin: 12mm; }
 @media print { body { margin: 0; } }
 """
@@ -290,8 +305,10 @@ def _cell(task_score: TaskScore, region: str) -> str:
     return '<br>'.join(lines)
 
 
-def _quality(task_score: TaskScore) -> str:
+def _quality(task_score: TaskScore, status: str = 'done') -> str:
     notes = task_score.quality_words
+    if status != 'done':
+        notes = [f'{status}: the session ended during this task', *notes]
     return 'ok' if not notes else '<br>'.join(_esc(note) for note in notes)
 
 
@@ -338,8 +355,19 @@ def render_html(report: SessionReport) -> str:
     rows = ''.join(
         f'<tr id="task-{_esc(ts.task.name)}"><th>{_esc(ts.task.name)}</th>'
         + ''.join(f'<td>{_cell(ts, region)}</td>' for region in REGION_NAMES)
-        + f'<td>{_esc(ts.weaker_side or "–")}</td><td>{_quality(ts)}</td></tr>'
-        for ts in report.task_scores)
+        + f'<td>{_esc(ts.weaker_side or "–")}</td><td>{_quality(ts, task_status(result))}</td></tr>'
+        for result, ts in zip(report.tasks, report.task_scores, strict=True))
+    rows += ''.join(f'<tr id="task-{_esc(name)}" class="not-done"><th>{_esc(name)}</th>'
+                    f'<td colspan="{len(REGION_NAMES) + 2}" class="na">not done: the session ended before it</td></tr>'
+                    for name in info.not_done)
+    partial = ''
+    if info.status != 'complete':
+        cut = [r.task.name for r in report.tasks if task_status(r) != 'done']
+        partial = (f'<p class="partial" id="partial">Partial session ({_esc(info.status)}): '
+                   f'{_esc(info.status_note or "it ended before its last task")}. '
+                   + (f'Cut short: {_esc(", ".join(cut))}. ' if cut else '')
+                   + (f'Not done: {_esc(", ".join(info.not_done))}. ' if info.not_done else '')
+                   + 'The summary covers the tasks done in full only.</p>')
     means = ''.join(f'<td>{_fmt(summary.region_means[r])}'
                     + (f'<br><span class="na">{_esc(summary.region_means[r].reason)}</span>'
                        if summary.region_means[r].missing else
@@ -363,6 +391,7 @@ def render_html(report: SessionReport) -> str:
 <tr><th>subject</th><td id="subject">{_esc(info.subject_id)}</td><th>session</th>
 <td id="session">{_esc(info.session_id)}</td><th>date</th><td id="date">{_esc(info.date)}</td></tr>
 </table>
+{partial}
 <p class="notice">SS: symmetry score of a region, 1 − λ·|VS left − VS right| clamped to [0, 1];
 1 = both sides move alike, 0 = strongly asymmetric. VS: mean optical-flow motion per pixel of a region side
 (patient's left and right). K: synkinesis indicator of a watched region, the share of its movement on the side

@@ -80,14 +80,42 @@ def draw_scores(image: np.ndarray, scores: Sequence[RegionScore], title: str = '
         y += 18
 
 
+def draw_banner(image: np.ndarray, text: str) -> None:
+    """A strip along the bottom edge with `text` in large letters (a session's prompt to the patient), in place.
+
+    The letters are sized to the image's width; a text too long for one line is wrapped onto a second.
+    """
+    if not text:
+        return
+    height, width = image.shape[:2]
+    scale = max(0.5, width / 900)
+    thickness = max(1, round(scale * 1.6))
+    words, lines = text.split(), ['']
+    for word in words:
+        trial = f'{lines[-1]} {word}'.strip()
+        fits = cv2.getTextSize(trial, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0] <= width - 20
+        if fits or not lines[-1] or len(lines) == 2:
+            lines[-1] = trial
+        else:
+            lines.append(word)
+    line_height = round(34 * scale)
+    top = height - line_height * len(lines) - round(10 * scale)
+    strip = image[top:]
+    strip[:] = (strip * 0.25).astype(image.dtype)
+    for index, line in enumerate(lines):
+        y = top + line_height * (index + 1)
+        cv2.putText(image, line, (10, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 255), thickness, cv2.LINE_AA)
+
+
 def annotate(bgr: np.ndarray, box: Box | None, landmarks: Landmarks | None,
              polygons: Sequence[tuple[str, str, np.ndarray]], *, scores: Sequence[RegionScore] = (),
-             title: str = '', notes: Sequence[str] = ()) -> np.ndarray:
-    """A copy of the image with face box, landmarks, region outlines and a score panel."""
+             title: str = '', notes: Sequence[str] = (), banner: str = '') -> np.ndarray:
+    """A copy of the image with face box, landmarks, region outlines, a score panel and a prompt banner."""
     out = bgr.copy()
     draw_regions(out, polygons)
     draw_face(out, box, landmarks)
     draw_scores(out, scores, title, notes)
+    draw_banner(out, banner)
     return out
 
 

@@ -27,14 +27,15 @@ import os
 import secrets
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from facesym_ros.core.detection import FaceTracker
-from facesym_ros.core.flow import RegionMotion, RegionMotionEstimator
+from facesym_ros.core.flow import GAP_FACTOR, RegionMotion, RegionMotionEstimator
 from facesym_ros.core.scoring import (
     NO_LABELS,
     QualityFlag,
@@ -77,6 +78,13 @@ class TrialMark:
 def new_trial_id(prefix: str) -> str:
     """`<prefix>-<UTC date-time>-<4 hex digits>`, e.g. trial-20261125T173000Z-3f9a."""
     return f'{prefix}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}'
+
+
+def frame_ahead_ns(stamps: Sequence[int]) -> int:
+    """How far past the newest of these frame stamps a command 'now' must take effect: GAP_FACTOR frame periods
+    (median interval), since the face detector may already be on the frame after the newest one heard of."""
+    intervals = sorted(later - earlier for earlier, later in pairwise(stamps) if later > earlier)
+    return round(GAP_FACTOR * intervals[len(intervals) // 2]) if intervals else 1
 
 
 class TrialError(RuntimeError):

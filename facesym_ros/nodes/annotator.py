@@ -3,7 +3,8 @@
 Subscribes: image (sensor_msgs/Image; the launch files connect flow_heatmap, so the
             flow heat map shows under the drawing), landmarks (FaceLandmarks) and
             region_motion (RegionMotion), paired by exact header stamp; score and
-            score_running (SymmetryScore) for the score panel.
+            score_running (SymmetryScore) for the score panel; prompt (TaskPrompt), the task a
+            `facesym session` asks of the patient, drawn as a banner along the bottom edge.
 Publishes:  annotated (sensor_msgs/Image, bgr8) and annotated/compressed (sensor_msgs/CompressedImage,
             JPEG, image_transport's naming), one per paired image on each while it has a
             subscriber: nothing is drawn or encoded for nobody; /diagnostics (rate and
@@ -16,11 +17,12 @@ import sys
 
 from sensor_msgs.msg import CompressedImage, Image
 
+from facesym_ros.clinic.session_record import PROMPT_TOPIC, banner_text
 from facesym_ros.config.node_settings import AnnotatorNodeSettings, NodeQueueSettings
 from facesym_ros.core.annotate import annotate
 from facesym_ros.core.scoring import RegionScore
-from facesym_ros.msg import FaceLandmarks, RegionMotion, SymmetryScore
-from facesym_ros.ros.conversions import bgr_to_compressed, bgr_to_image, msg_to_box, msg_to_landmarks
+from facesym_ros.msg import FaceLandmarks, RegionMotion, SymmetryScore, TaskPrompt
+from facesym_ros.ros.conversions import bgr_to_compressed, bgr_to_image, msg_to_box, msg_to_landmarks, stamp_to_ns
 from facesym_ros.ros.node_base import (
     CONTROL_QUEUE_DEPTH,
     SettingsNode,
@@ -39,12 +41,25 @@ class AnnotatorNode(SettingsNode):
         super().__init__('annotator', **kwargs)
         depth = self.settings(NodeQueueSettings).queue_size
         self._latest_score: SymmetryScore | None = None
+        self._prompt: TaskPrompt | None = None
         self._publisher = self.create_publisher(Image, 'annotated', image_qos(depth))
         self._compressed_publisher = self.create_publisher(CompressedImage, 'annotated/compressed', image_qos(depth))
         self.subscribe_paired([(Image, 'image', image_qos(depth)), (FaceLandmarks, 'landmarks', pipeline_qos(depth)),
                                (RegionMotion, 'region_motion', pipeline_qos(depth))], self._draw, depth)
         self.create_subscription(SymmetryScore, 'score', self._on_score, latched_qos())
         self.create_subscription(SymmetryScore, 'score_running', self._on_score, pipeline_qos(CONTROL_QUEUE_DEPTH))
+        self.create_subscription(TaskPrompt, PROMPT_TOPIC, self._on_prompt, latched_qos(1))
+
+    def _on_prompt(self, msg: TaskPrompt) -> None:
+        self._prompt = msg
+
+    def _banner(self, frame_ns: int) -> str:
+        prompt = self._prompt
+        if prompt is None:
+            return ''
+        return banner_text(frame_ns, state=prompt.state, task=prompt.task, instruction=prompt.instruction,
+                           task_number=prompt.task_number, task_count=prompt.task_count,
+                           start_ns=stamp_to_ns(prompt.header.stamp), duration=prompt.duration)
 
     def _on_score(self, msg: SymmetryScore) -> None:
         self._latest_score = msg
@@ -67,7 +82,7 @@ class AnnotatorNode(SettingsNode):
         if not landmarks_msg.face_found:
             notes = ('no face', *notes)
         picture = annotate(frame.bgr, msg_to_box(landmarks_msg.face_box), msg_to_landmarks(landmarks_msg), polygons,
-                           scores=scores, title=title, notes=notes)
+                           scores=scores, title=title, notes=notes, banner=self._banner(frame.stamp_ns))
         if raw:
             self._publisher.publish(bgr_to_image(picture, image.header))
         if compressed:

@@ -42,10 +42,8 @@ partial score that says so.
 from __future__ import annotations
 
 import math
-import statistics
 import sys
 from collections import deque
-from itertools import pairwise
 
 from rclpy.clock import Clock, ClockType
 from rclpy.time import Time
@@ -53,7 +51,6 @@ from std_srvs.srv import Trigger
 
 from facesym_ros.config.files import state_directory
 from facesym_ros.config.node_settings import ScorerNodeSettings
-from facesym_ros.core.flow import GAP_FACTOR
 from facesym_ros.core.scoring import ScoreResult, ScoringSettings
 from facesym_ros.core.timebase import ns_to_seconds
 from facesym_ros.core.trials import (
@@ -64,6 +61,7 @@ from facesym_ros.core.trials import (
     TrialMark,
     TrialScorer,
     TrialStateFile,
+    frame_ahead_ns,
 )
 from facesym_ros.msg import FaceDetections, RegionMotion, SymmetryScore, TrialEvent
 from facesym_ros.ros.conversions import mark_of, mark_to_msg, msg_to_motion, score_to_msg, stamp_to_ns
@@ -210,10 +208,7 @@ class SymmetryScorerNode(SettingsNode):
         stamps = list(self._face_stamps)[-OFFSET_WINDOW:]
         if not stamps:
             return now
-        intervals = [later - earlier for earlier, later in pairwise(stamps) if later > earlier]
-        # the detector may be on the frame after the newest one the scorer has heard of
-        ahead = round(GAP_FACTOR * statistics.median(intervals)) if intervals else 1
-        return max(now, max(stamps[-1], self._last_motion_ns) + ahead)
+        return max(now, max(stamps[-1], self._last_motion_ns) + frame_ahead_ns(stamps))
 
     def _service(self, event: TrialEventKind, response: Trigger.Response) -> Trigger.Response:
         try:
