@@ -1,0 +1,187 @@
+"""`facesym session` against the live graph: the default protocol, its bag scored again, and a session cut short.
+
+The source is a generated recording laid out as the session paces itself
+(helpers/session_video.py): every task's span carries the sample clip's real
+smile, and in two tasks the patient's left half of the face is frozen.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from facesym_ros.bag.storage import open_bag, typestore
+from facesym_ros.clinic.protocol import load_protocol, read_protocol_text
+from facesym_ros.clinic.session_record import SessionRecord, banner_text
+from facesym_ros.core.annotate import draw_banner
+from facesym_ros.core.timebase import seconds_to_ns
+from helpers.cli import facesym
+from helpers.session_video import write_session_video
+
+LEAD_IN = 2.0
+FROZEN = ('close_eyes_tightly', 'snarl')  # an eye task and a cheek task
+
+
+@pytest.fixture(scope='module')
+def session_video(tmp_path_factory):
+    path = tmp_path_factory.mktemp('session') / 'session.avi'
+    write_session_video(path, load_protocol(), LEAD_IN, FROZEN)
+    return path
+
+
+@pytest.fixture(scope='module')
+def live_session(session_video, tmp_path_factory):
+    """The default protocol run live over the generated recording: (output folder, command result)."""
+    output = tmp_path_factory.mktemp('live') / 'visit1'
+    result = facesym('session', '--source', session_video, '--frame-rate', 30, '--subject', 'P-0042',
+                     '--session', 'S-1', '--output', output, '--lead-in', LEAD_IN, timeout=600)
+    return output, result
+
+
+def _regions(task: dict) -> dict:
+    return task['score']['regions']
+
+
+def test_every_task_of_the_default_protocol_is_scored_live_with_its_task_name(live_session):
+    output, result = live_session
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((output / 'report.json').read_text())
+    protocol = load_protocol()
+    assert report['status'] == 'complete' and report['not_done'] == []
+    assert [task['name'] for task in report['tasks']] == [task.name for task in protocol.tasks]
+    for task, planned in zip(report['tasks'], protocol.tasks, strict=True):
+        score = task['score']
+        assert (score['task'], score['session_id'], score['subject_id']) == (task['name'], 'S-1', 'P-0042')
+        assert score['trial_id'].startswith(task['name'] + '-')
+        assert task['status'] == 'done'
+        # the trial holds the task's planned span of frames, whatever the nodes' lag was
+        assert abs(score['frames'] - planned.duration * 30) <= 1, (task['name'], score['frames'])
+        assert 'dropped_frames' not in score['quality']['flags']
+    by_name = {task['name']: task for task in report['tasks']}
+
+    def primary_ss(name: str, region: str) -> float:
+        return _regions(by_name[name])[region]['symmetry']
+
+    # the frozen tasks score lower in their primary region than the tasks of the same region that were not
+    assert primary_ss('close_eyes_tightly', 'eye') < primary_ss('close_eyes_gently', 'eye') - 0.05
+    assert primary_ss('snarl', 'cheek') < primary_ss('smile', 'cheek') - 0.05
+    assert primary_ss('snarl', 'cheek') < primary_ss('pucker', 'cheek') - 0.05
+    assert 'live scores and the bag scored again differ' not in result.stderr
+
+
+def test_the_session_bag_holds_what_is_needed_to_redo_it(live_session):
+    output, _ = live_session
+    store = typestore()
+    with open_bag(output / 'session_bag') as bag:
+        names = {topic.name.rsplit('/', 1)[-1]: topic for topic in bag.topics.values()}
+        assert {'image_raw', 'trial_events', 'prompt', 'session_info', 'score'} <= set(names)
+
+        def messages(topic: str) -> list:
+            msgtype = names[topic].msgtype
+            return [store.deserialize_cdr(bytes(m.data), msgtype) for m in bag.messages([names[topic].name])]
+
+        records = [SessionRecord.from_json(msg.data, 'bag') for msg in messages('session_info')]
+        prompts = messages('prompt')
+        starts = [event for event in messages('trial_events') if event.event == 0]
+    assert records[-1].status == 'complete' and records[-1].subject_id == 'P-0042'
+    assert records[-1].protocol_text == read_protocol_text()[0]
+    assert [event.task for event in starts] == [task.name for task in load_protocol().tasks]
+    states = [prompt.state for prompt in prompts]
+    assert states.count(0) == states.count(1) == 7 and states[-1] == 2  # get ready, go; done at the end
+
+
+def test_the_bag_scored_again_equals_the_live_report(live_session, tmp_path):
+    output, _ = live_session
+    again = tmp_path / 'again'
+    facesym('session', '--from-bag', output / 'session_bag', '--output', again, check=True, timeout=600)
+    live = json.loads((output / 'report.json').read_text())
+    rescored = json.loads((again / 'report.json').read_text())
+    assert (rescored['subject_id'], rescored['session_id'], rescored['status']) == ('P-0042', 'S-1', 'complete')
+    assert len(rescored['tasks']) == len(live['tasks']) == 7
+    for mine, theirs in zip(live['tasks'], rescored['tasks'], strict=True):
+        assert (mine['name'], mine['score']['frames']) == (theirs['name'], theirs['score']['frames'])
+        for region, values in _regions(mine).items():
+            for key in ('vs_left', 'vs_right', 'symmetry'):
+                assert values[key] == pytest.approx(_regions(theirs)[region][key], abs=1e-6), (mine['name'], region)
+    index = live['summary']['facesym_index']['value']
+    assert index == pytest.approx(rescored['summary']['facesym_index']['value'], abs=1e-6)
+
+
+def test_a_session_interrupted_mid_task_leaves_a_bag_and_a_partial_report(session_video, tmp_path):
+    output = tmp_path / 'cut'
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'facesym_ros.cli', 'session', '--source', str(session_video), '--frame-rate', '30',
+         '--subject', 'P-0042', '--session', 'S-2', '--output', str(output), '--lead-in', str(LEAD_IN)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.strip().startswith('close_eyes_gently: trial'):  # its START is sent: 1 s to its first frame
+                break
+        time.sleep(2.5)  # into the 4 s task
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, ''.join(lines) + out + err[-3000:]
+    assert 'stopped by the operator' in err
+    report = json.loads((output / 'report.json').read_text())
+    assert report['status'] == 'interrupted'
+    statuses = {task['name']: task['status'] for task in report['tasks']}
+    assert statuses == {'rest': 'done', 'raise_brows': 'done', 'close_eyes_gently': 'interrupted'}
+    assert report['not_done'] == ['close_eyes_tightly', 'smile', 'snarl', 'pucker']
+    cut = report['tasks'][2]['score']
+    assert 0 < cut['frames'] < 4 * 30
+    # the summary covers the tasks done in full only: no eye task was, so the eye has no mean
+    assert report['summary']['regions']['eye']['value'] is None
+    page = (output / 'report.html').read_text()
+    assert 'Partial session' in page and 'not done: the session ended before it' in page
+    with open_bag(output / 'session_bag') as bag:
+        assert not bag.problems
+        images = [t.name for t in bag.topics.values() if t.name.endswith('image_raw')]
+        assert sum(1 for _ in bag.messages(images)) > (LEAD_IN + 5 + LEAD_IN + 4) * 30
+        info = [t.name for t in bag.topics.values() if t.name.endswith('session_info')]
+        last = list(bag.messages(info))[-1]
+    record = SessionRecord.from_json(typestore().deserialize_cdr(bytes(last.data), 'std_msgs/msg/String').data, 'bag')
+    assert (record.status, record.interrupted_task) == ('interrupted', 'close_eyes_gently')
+    again = facesym('session', '--from-bag', output / 'session_bag', '--output', tmp_path / 'again', timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / 'again' / 'report.json').read_text())['status'] == 'interrupted'
+
+
+def test_session_input_errors_are_one_line_with_status_2(tmp_path, session_video):
+    cases = [
+        (['--subject', 'P-1', '--lead-in', '0.5'], '--lead-in must be at least'),
+        (['--lead-in', '3'], 'needs --subject'),
+        (['--from-bag', tmp_path / 'nothing'], 'nothing'),
+        (['--from-bag', tmp_path, '--subject', 'P-1'], 'leave out --subject'),
+    ]
+    for arguments, message in cases:
+        result = facesym('session', '--output', tmp_path / 'out', *arguments)
+        assert result.returncode == 2, (arguments, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (arguments, result.stderr)
+
+
+def test_the_banner_tells_the_patient_what_to_do_by_the_frame_stamp():
+    start = seconds_to_ns(100.0)
+    prompt = {'task': 'smile', 'instruction': 'Give a big smile.', 'task_number': 5, 'task_count': 7,
+              'start_ns': start, 'duration': 4.0}
+    assert banner_text(start - seconds_to_ns(1.5), state=0, **prompt) == \
+        'Next, 5/7 smile: Give a big smile. (starts in 2 s)'
+    assert banner_text(start + seconds_to_ns(1.2), state=1, **prompt) == '5/7 smile: Give a big smile. (3 s left)'
+    assert banner_text(start + seconds_to_ns(4.5), state=1, **prompt) == '5/7 smile: done, relax'
+    done = {**prompt, 'instruction': 'Session finished.'}
+    assert banner_text(start + seconds_to_ns(1), state=2, **done) == 'Session finished.'
+    assert banner_text(start + seconds_to_ns(60), state=2, **done) == ''
+    image = np.full((480, 640, 3), 200, np.uint8)
+    draw_banner(image, 'Give a big smile with your mouth open, showing your teeth, as wide as you can.')
+    assert (image[:380] == 200).all() and image[-40:].mean() < 120  # drawn along the bottom only
