@@ -5,9 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import shutil
-import subprocess
 from functools import partial
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from facesym_ros.config.params import load_params_file, pipeline_config
 from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.scoring import Quality, RegionScore, ScoringSettings, score_frames, symmetry_score
 from facesym_ros.core.video import FrameSource
+from helpers.browser import chromium
 from helpers.cli import facesym as run_facesym
 
 facesym = partial(run_facesym, check=True)  # these tests expect success unless they say not
@@ -34,17 +32,6 @@ SPANS = '0:0.3,0.3:0.6,0.6:0.9,0.9:1.2,1.2:1.6,1.6:2.0,2.0:2.4'
 TASKS = ['rest', 'raise_brows', 'close_eyes_gently', 'close_eyes_tightly', 'smile', 'snarl', 'pucker']
 
 
-
-
-def chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess:
-    """Headless Chromium (Debian package `chromium`, installed by scripts/setup.sh)."""
-    binary = shutil.which('chromium')
-    assert binary, 'chromium is not installed: run scripts/setup.sh as root, or apt-get install chromium'
-    flags = ['--headless', '--disable-gpu', '--hide-scrollbars', '--no-first-run',
-             f'--user-data-dir={tmp / "chromium-profile"}']
-    if os.geteuid() == 0:
-        flags.append('--no-sandbox')  # Chromium's sandbox refuses to run as root
-    return subprocess.run([binary, *flags, *args], capture_output=True, text=True, timeout=120, check=True)
 
 
 @pytest.fixture(scope='module')

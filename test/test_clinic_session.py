@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import cv2
 import numpy as np
 import pytest
 
@@ -21,6 +22,7 @@ from facesym_ros.clinic.protocol import load_protocol, read_protocol_text
 from facesym_ros.clinic.session_record import SessionRecord, banner_text
 from facesym_ros.core.annotate import draw_banner
 from facesym_ros.core.timebase import seconds_to_ns
+from helpers.browser import chromium
 from helpers.cli import facesym
 from helpers.session_video import write_session_video
 
@@ -73,6 +75,22 @@ def test_every_task_of_the_default_protocol_is_scored_live_with_its_task_name(li
     assert primary_ss('snarl', 'cheek') < primary_ss('smile', 'cheek') - 0.05
     assert primary_ss('snarl', 'cheek') < primary_ss('pucker', 'cheek') - 0.05
     assert 'live scores and the bag scored again differ' not in result.stderr
+
+
+def test_the_live_report_renders_in_chromium_with_every_task_score(live_session, tmp_path):
+    output, _ = live_session
+    page = output / 'report.html'
+    shot = tmp_path / 'session-report.png'
+    chromium(f'--screenshot={shot}', '--window-size=1100,2400', page.as_uri(), tmp=tmp_path)
+    image = cv2.imread(str(shot))
+    assert image is not None and float(image.astype(float).std()) > 20  # not blank
+    dom = chromium('--dump-dom', page.as_uri(), tmp=tmp_path).stdout
+    assert 'P-0042' in dom and 'Partial session' not in dom
+    assert dom.count('data:image/png;base64,') == 3 * 7 + 1  # heat map, key frame, plot per task; summary
+    for task in json.loads((output / 'report.json').read_text())['tasks']:
+        row = dom.split(f'<tr id="task-{task["name"]}">')[1].split('</tr>')[0]
+        for region in task['primary']:
+            assert f'{task["regions"][region]["symmetry"]["value"]:.3f}' in row, (task['name'], region)
 
 
 def test_the_session_bag_holds_what_is_needed_to_redo_it(live_session):
@@ -185,3 +203,42 @@ def test_the_banner_tells_the_patient_what_to_do_by_the_frame_stamp():
     image = np.full((480, 640, 3), 200, np.uint8)
     draw_banner(image, 'Give a big smile with your mouth open, showing your teeth, as wide as you can.')
     assert (image[:380] == 200).all() and image[-40:].mean() < 120  # drawn along the bottom only
+
+
+SHORT_PROTOCOL = """
+tasks:
+  - name: rest
+    instruction: Keep still.
+    duration: 2
+    primary: [forehead, eye, cheek]
+    baseline: true
+  - name: smile
+    instruction: Smile.
+    duration: 2
+    primary: [cheek]
+"""
+
+
+def test_a_camera_that_stops_ends_the_session_with_a_partial_report_and_status_2(tmp_path):
+    """Unrecorded (--no-record), with a protocol of its own, and a recording that ends during the second task."""
+    protocol_file = tmp_path / 'short.yaml'
+    protocol_file.write_text(SHORT_PROTOCOL)
+    video = tmp_path / 'first_task_only.avi'
+    first_only = tmp_path / 'first.yaml'
+    first_only.write_text(SHORT_PROTOCOL.split('  - name: smile', maxsplit=1)[0])
+    write_session_video(video, load_protocol(first_only), LEAD_IN, tail=LEAD_IN + 0.5)
+    output = tmp_path / 'out'
+    result = facesym('session', '--source', video, '--frame-rate', 30, '--subject', 'P-7', '--output', output,
+                     '--protocol', protocol_file, '--lead-in', LEAD_IN, '--no-record', timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert 'no frame for 10 s' in last and 'partial report' in last
+    assert not (output / 'session_bag').exists()
+    report = json.loads((output / 'report.json').read_text())
+    assert (report['status'], report['protocol']) == ('interrupted', str(protocol_file))
+    statuses = {task['name']: task['status'] for task in report['tasks']}
+    assert statuses['rest'] == 'done' and statuses.get('smile', 'not done') != 'done'
+    rest = report['tasks'][0]
+    assert rest['score']['frames'] == pytest.approx(60, abs=1) and rest['score']['task'] == 'rest'
+    page = (output / 'report.html').read_text()
+    assert 'no heat map' in page and 'Partial session' in page
