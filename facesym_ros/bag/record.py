@@ -31,7 +31,7 @@ from facesym_ros.ros.conversions import message_class
 
 # What a session needs to be scored again and reviewed (the drawn images can be made again by score-bag).
 DEFAULT_TOPICS = ('image_raw', 'camera_info', 'faces', 'landmarks', 'region_motion', 'score', 'score_running',
-                  'trial_events')
+                  'trial_events', 'prompt', 'session_info')
 RECORD_DEPTH = 100
 FLUSH_PERIOD = 1.0
 DISCOVERY_PERIOD = 0.2

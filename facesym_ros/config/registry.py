@@ -82,7 +82,7 @@ NODES: tuple[NodeSpec, ...] = (
              publishes=('score', 'score_running', 'trial_events')),
     NodeSpec('annotator', 'AnnotatorNode',
              (f'{PACKAGE}.config.node_settings:AnnotatorNodeSettings', _QUEUE, _DIAGNOSTICS),
-             subscribes=('image', 'landmarks', 'region_motion', 'score', 'score_running'),
+             subscribes=('image', 'landmarks', 'region_motion', 'score', 'score_running', 'prompt'),
              publishes=('annotated', 'annotated/compressed'), remappings=(('image', 'flow_heatmap'),),
              viewer_only=True),
 )

@@ -344,7 +344,6 @@ def run_live_session(record: SessionRecord, protocol: Protocol, options: Session
             chain = [spec for spec in graph.specs if spec.name != SOURCE_NODE]
             graph.start([spec.name for spec in chain])
         topics = [image_topic if name == IMAGE_TOPIC else name for name in DEFAULT_TOPICS]
-        topics += [PROMPT_TOPIC, SESSION_INFO_TOPIC]
         required = {runner.resolve_topic_name(name) for name in ('trial_events', 'score', PROMPT_TOPIC,
                                                                   SESSION_INFO_TOPIC)}
         if graph is None:
