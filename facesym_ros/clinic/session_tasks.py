@@ -30,7 +30,7 @@ def live_task_results(live: LiveSessionResult, protocol: Protocol, config: Pipel
     scores = {trial: msg_to_score(msg) for trial, msg in outcome.finals.items()}
     notes = [f'{run.task.name}: no final score arrived (trial {run.trial_id}); left out of the report'
              for run in outcome.runs if run.started and run.trial_id not in scores]
-    if live.bag is not None:
+    if live.bag is not None and any(run.started for run in outcome.runs):
         try:
             scored = score_session_bag(live.bag, config, protocol=protocol, live_scores=scores)
         except (BagError, ValueError) as error:

@@ -53,7 +53,7 @@ from facesym_ros.core.scoring import TrialLabels
 from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
 from facesym_ros.core.trials import TrialEventKind, TrialMark, frame_ahead_ns, new_trial_id
 from facesym_ros.msg import FaceDetections, RegionMotion, SymmetryScore, TaskPrompt, TrialEvent
-from facesym_ros.ros.bringup import ProcessGraph
+from facesym_ros.ros.bringup import ProcessGraph, RespawnLimitError
 from facesym_ros.ros.conversions import mark_to_msg, msg_to_motion, ns_to_stamp, stamp_to_ns
 from facesym_ros.ros.node_base import CONTROL_QUEUE_DEPTH, latched_qos, pipeline_qos
 
@@ -161,7 +161,8 @@ class Session:
 
     def __init__(self, runner: SessionRunner, executor: SingleThreadedExecutor, protocol: Protocol,
                  options: SessionOptions, *, say: Callable[[str], None] = print,
-                 ready: Callable[[], bool] = lambda: True, on_connected: Callable[[], None] = lambda: None) -> None:
+                 ready: Callable[[], bool] = lambda: True, on_connected: Callable[[], None] = lambda: None,
+                 tick: Callable[[], None] = lambda: None) -> None:
         self.runner = runner
         self.executor = executor
         self.protocol = protocol
@@ -169,6 +170,7 @@ class Session:
         self.say = say
         self.ready = ready
         self.on_connected = on_connected
+        self.tick = tick  # called while waiting, e.g. to restart nodes of a graph the session brought up
         self.runs = [TaskRun(task) for task in protocol.tasks]
 
     # -- waiting ------------------------------------------------------------------------------------------------
@@ -182,6 +184,7 @@ class Session:
             if frames and time.monotonic() - self.runner.last_frame_at > self.options.stall_seconds:
                 raise SessionError(f'no frame for {self.options.stall_seconds:g} s: the camera or the face '
                                          'detector stopped')
+            self.tick()
             self.executor.spin_once(timeout_sec=0.02)
         return True
 
@@ -296,7 +299,7 @@ class Session:
         runner.prompt(TaskPrompt.STATE_DONE, None, 0, len(self.runs), 'Session stopped.')
         try:
             missing = self._wait_for_finals(self.options.final_timeout)
-        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+        except (KeyboardInterrupt, SessionError):  # a second Ctrl-C, or the graph gave up: stop waiting
             missing = [run.trial_id for run in self.runs if run.started and run.trial_id not in runner.finals]
         for trial in missing:
             self.say(f'no final score for {trial} arrived: that task is left out of the report')
@@ -362,7 +365,16 @@ def run_live_session(record: SessionRecord, protocol: Protocol, options: Session
                 graph.overrides.setdefault(SOURCE_NODE, {})['wait_for_subscribers'] = str(listeners)
                 graph.start([SOURCE_NODE])
 
-        session = Session(runner, executor, protocol, options, say=say, ready=ready, on_connected=start_source)
+        def supervise() -> None:
+            if graph is not None:
+                try:
+                    for line in graph.supervise():
+                        say(f'  graph: {line}')
+                except RespawnLimitError as error:
+                    raise SessionError(str(error)) from None
+
+        session = Session(runner, executor, protocol, options, say=say, ready=ready, on_connected=start_source,
+                          tick=supervise)
         outcome = session.run()
         if recorder is not None:
             drain_until = time.monotonic() + 0.5  # what the middleware holds goes into the bag
