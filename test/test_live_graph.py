@@ -121,6 +121,7 @@ REJECTED = [
     ('face_detector', 'scale_factor', 0.5, 'out of range'),
     ('face_detector', 'min_neighbors', 'five', 'type'),
     ('face_detector', 'cascade', 'no_such_cascade.xml', 'not found'),
+    ('face_detector', 'patient_region', [0, 0, 0, 10], 'positive width and height'),
     ('face_detector', 'queue_size', 50, 'read-only'),
     ('landmark_detector', 'backend', 'mediapipe', 'must be one of'),
     ('landmark_detector', 'backend', 'san', 'model_path must name a SAN checkpoint'),

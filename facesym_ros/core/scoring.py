@@ -355,7 +355,8 @@ class TrialAccumulator:
              f'only {self.frame_count} of the trial\'s {self.frame_count + dropped} frames arrived (fewer than '
              f'{config.min_frame_fraction:g} of them): no score'),
             (self._multiple > 0, QualityFlag.MULTIPLE_FACES,
-             f'{self._multiple} frames showed several faces; the largest was scored'),
+             f'{self._multiple} of {self.frame_count} frames showed several faces; the patient\'s was scored (the '
+             'largest, of faces about as large the one nearest the centre, within patient_region if set)'),
             (self._box_changes > 0, QualityFlag.FACE_BOX_CHANGED, f'the face left its box {self._box_changes} times'),
             (bool(empty_regions), QualityFlag.EMPTY_REGION,
              f'no pixels of {", ".join(empty_regions)} inside the face crop: no score for that region'),
