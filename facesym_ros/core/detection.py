@@ -13,19 +13,20 @@ stable box matters: the flow of consecutive crops is only meaningful when both
 crops are the same window of the image.
 
 Which face is the patient's (choose_patient), whenever the whole image is
-searched (a trial's first frame, a face lost or moved out of its box): of the
-faces whose centre lies in `patient_region` (the whole image when unset), the
-largest; of faces about as large as it (box area within
+searched (a trial's first frame, after the face was lost, when it left its
+box): of the faces whose centre lies in `patient_region` (the whole image
+when unset), the largest; of faces about as large as it (box area within
 `patient_size_tolerance` of the largest's), the one nearest the centre of
-`patient_region` (of the image). A face that stays in its box stays the
-patient, whatever faces come into view later.
+`patient_region` (of its part inside the image; of the image). A face that
+stays in its box stays the patient's, whatever faces come into view later.
 
 Every frame's count of faces (FaceTrack.faces_in_image) takes the faces whose
 side is at least COUNTED_FACE_FRACTION of the patient's. On frames whose box
 the check confirmed, a census finds the others: the cascade over the whole
 image, downscaled so that the box side is `census_size` pixels (a 640x480
-frame with a 193 px face: 146x109 pixels). Its cost, like the check's, does
-not grow with the face.
+frame with a 193 px face: 146x109 pixels), with the patient's box blanked, so
+that it pays for the background and the other faces only (about 2 ms a frame
+at 640x480). Its cost, like the check's, does not grow with the face.
 """
 
 from __future__ import annotations
