@@ -180,10 +180,20 @@ def test_score_bag_finds_recorded_trial_markers(tmp_path, clip):
     assert smile['frames'] == 31  # frames 6..36
     assert rest['frames'] == 72 - 54
     assert any('before the trial was stopped' in note for note in rest['quality']['notes'])
-    assert not any('stopped' in note for note in smile['quality']['notes'])
+    assert "frames cover 0.6 s, the last 0.6 s after the trial's start" in rest['quality']['notes']
+    assert 'incomplete' in rest['quality']['flags'] and 'incomplete' not in smile['quality']['flags']
+    assert not any('stopped' in note or 'cover' in note for note in smile['quality']['notes'])
     # --no-markers: the whole bag
     whole = score_json(bag, tmp_path, '--no-markers')
     assert [t['frames'] for t in whole['trials']] == [72]
+
+
+def test_a_trial_whose_bag_ends_before_its_stop_says_what_its_frames_cover(tmp_path, clip):
+    bag = _bag_with_markers(tmp_path, clip, [(1.0, TrialEvent.START, 'cut'), (5.0, TrialEvent.STOP, 'cut')])
+    [cut] = score_json(bag, tmp_path)['trials']
+    assert cut['frames'] == 42  # frames 30..71: the bag ends 2.4 s in
+    assert 'incomplete' in cut['quality']['flags']
+    assert "incomplete: frames cover 1.4 s of the trial's 4.0 s (none after 1.4 s)" in cut['quality']['notes']
 
 
 # -- bad bags -------------------------------------------------------------------------------------------------------

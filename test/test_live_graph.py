@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 import time
@@ -83,7 +84,10 @@ def test_the_final_score_waits_for_every_frame_of_a_lagging_chain(live_graph):
                                 settings.scoring)
     offline = score_sequence(FrameSource.open(SAMPLE_VIDEO).frames(), settings)
     assert final.frame_count == offline.frame_count == 72
-    assert final.quality.notes == offline.quality.notes
+    # the trial began before the source: measured from its first frame, and said
+    assert final.quality.notes[:-1] == offline.quality.notes
+    assert re.fullmatch(r"the first frame came [\d.]+ s after the trial's start; no frames were coming in when it "
+                        r'started', final.quality.notes[-1])
     assert final.quality.flags == QualityFlag.LOW_MOTION  # nothing lost: only the smile's still forehead
     for ours, theirs in zip(final.regions, offline.regions, strict=True):
         assert ours.vs_left == pytest.approx(theirs.vs_left, abs=1e-6)
@@ -121,6 +125,7 @@ REJECTED = [
     ('face_detector', 'scale_factor', 0.5, 'out of range'),
     ('face_detector', 'min_neighbors', 'five', 'type'),
     ('face_detector', 'cascade', 'no_such_cascade.xml', 'not found'),
+    ('face_detector', 'patient_region', [0, 0, 0, 10], 'positive width and height'),
     ('face_detector', 'queue_size', 50, 'read-only'),
     ('landmark_detector', 'backend', 'mediapipe', 'must be one of'),
     ('landmark_detector', 'backend', 'san', 'model_path must name a SAN checkpoint'),

@@ -26,7 +26,7 @@ from facesym_ros.config.registry import NODE_NAMES, NODES, SOURCE_NODE
 from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.scoring import QualityFlag
 from facesym_ros.core.video import FrameSource
-from facesym_ros.msg import RegionMotion, SymmetryScore
+from facesym_ros.msg import RegionMotion, SymmetryScore, TrialEvent
 from facesym_ros.ros.conversions import motion_to_msg, msg_to_score, ns_to_stamp, stamp_to_ns
 from facesym_ros.ros.graph_client import GraphClient
 from facesym_ros.ros.node_base import image_qos, pipeline_qos
@@ -220,7 +220,7 @@ def test_each_node_killed_during_a_trial_comes_back_and_nothing_is_lost(rclpy_co
             client.set_source(source=str(SAMPLE_VIDEO))
             assert client.wait_for_frames(72, timeout=60.0) == 72
             client.wait_idle(quiet=1.0)
-            client.stop_trial()
+            client.stop_trial(stamp_ns=max(client.motion_stamps))  # at the source's last frame: nothing after it
             live = msg_to_score(client.wait_for_final(second, timeout=15.0))
             assert live.frame_count == offline_sample.frame_count == 72, name
             assert live.flow_pair_count == offline_sample.flow_pair_count
@@ -296,6 +296,35 @@ def test_a_node_that_keeps_dying_is_restarted_with_backoff_then_given_up(tmp_pat
     assert lines[-1] == ('facesym bringup: landmark_detector died with status 1, 5 times within 60 s; not restarting '
                          'it again; stopping the graph')
     assert '/etc/hostname is not a dlib shape predictor model' in log.read_text()  # the node said why
+
+
+def test_a_trial_whose_face_detector_died_says_how_much_of_it_its_frames_cover(live_graph):
+    """face_detector killed during a trial and not back before the stop: the score says that its frames end early,
+    with the seconds they cover, not only the frames missing between the ones that came."""
+    source = {'source': 'sample', 'loop': 'true', 'frame_rate': str(FRAME_RATE), 'wait_for_subscribers': '3'}
+    graph, client = live_graph(names=[name for name in NODE_NAMES if name != 'annotator'],
+                               overrides={SOURCE_NODE: source})
+    chain = [spec for spec in graph.specs if spec.name != SOURCE_NODE]
+    graph.start([spec.name for spec in chain])
+    client.wait_for_graph(chain)
+    graph.start([SOURCE_NODE])
+    assert client.spin_until(lambda: len(client.motion_stamps) >= 5, 60.0), 'no frames'
+    trial = client.start_trial()
+    assert client.spin_until(lambda: len(client.motion_stamps) >= 20, 30.0)  # over a second of the trial
+    detector = graph.processes.pop('face_detector')
+    detector.kill()
+    detector.wait()
+    client.spin_until(lambda: False, 3.0)
+    client.stop_trial()
+    final = client.wait_for_final(trial, timeout=30.0)
+    start, stop = (stamp_to_ns(next(e for e in client.trial_events if e.trial_id == trial and e.event == kind)
+                               .header.stamp) for kind in (TrialEvent.START, TrialEvent.STOP))
+    first, last = stamp_to_ns(final.first_stamp), stamp_to_ns(final.last_stamp)
+    assert stop - last > 2.5e9  # the frames end at the kill, 3 s before the stop
+    assert final.quality_flags & SymmetryScore.FLAG_INCOMPLETE
+    assert (f'incomplete: frames cover {(last - first) / 1e9:.1f} s of the trial\'s {(stop - start) / 1e9:.1f} s '
+            f'(none after {(last - start) / 1e9:.1f} s)') in final.quality_notes, list(final.quality_notes)
+    print(f'flags {final.quality_flags}, notes {list(final.quality_notes)}')
 
 
 def test_a_trial_left_open_too_long_is_closed_with_a_partial_score(live_graph, tmp_path):

@@ -97,7 +97,8 @@ def test_quality_flags_are_counted_and_explained():
         '1 frames missing (dropped or unpaired)',
         '1 frames with landmark confidence below 0.3',
         'head moved 0.30 inter-ocular distances (limit 0.25)',
-        '1 frames showed several faces; the largest was scored',
+        '1 of 5 frames showed several faces; the patient\'s was scored (the largest, of faces about as large the '
+        'one nearest the centre, within patient_region if set)',
         'the face left its box 1 times',
         'low motion: forehead (VS 0.00000 / 0.00000), eye (VS 0.00000 / 0.00000), cheek (VS 0.00000 / 0.00000) '
         'moved less than 0.002 on both sides; its symmetry says nothing (was the task done?)',

@@ -169,6 +169,94 @@ def test_a_trial_longer_than_the_maximum_is_ended_and_says_so():
     assert QualityFlag.INCOMPLETE in result.quality.flags
 
 
+SECOND = 1_000_000_000
+
+
+def coverage_notes(result) -> list[str]:
+    return [note for note in result.quality.notes if 'cover' in note or 'first frame came' in note]
+
+
+def test_a_trial_whose_frames_end_early_is_flagged_incomplete_with_the_seconds_they_cover():
+    """The stream runs before the trial; 8 s after its start the trial is stopped, but its frames ended 3 s in
+    (face_detector killed): the frames after the stop close it."""
+    controller = TrialController(TrialScorer(ScoringSettings()))
+    start = 30 * PERIOD
+    controller.start(start)
+    controller.stop(start + 8 * SECOND)
+    scores = []
+    for index in [*range(0, 30 + 92), *range(300, 310)]:  # frames 122..299 (4 s to 9.9 s) never come
+        scores += finals(controller.add(frame(index)))
+    [result] = scores
+    assert (result.first_stamp_ns, result.last_stamp_ns) == (start, 121 * PERIOD)
+    assert QualityFlag.INCOMPLETE in result.quality.flags
+    assert coverage_notes(result) == ["incomplete: frames cover 3.0 s of the trial's 8.0 s (none after 3.0 s)"]
+
+
+def test_a_trial_whose_frames_begin_late_in_a_running_stream_is_flagged_incomplete():
+    controller = TrialController(TrialScorer(ScoringSettings()))
+    controller.start(30 * PERIOD)
+    controller.stop(180 * PERIOD)
+    for index in [*range(0, 30), *range(100, 181)]:  # frames 30..99 lost: 2.3 s without frames after the start
+        controller.add(frame(index))
+    [result] = controller.flush()
+    assert result.quality.frames_dropped == 0  # a gap before the first frame is no interval between frames
+    assert QualityFlag.INCOMPLETE in result.quality.flags
+    assert coverage_notes(result) == ["incomplete: frames cover 2.6 s of the trial's 5.0 s (none before 2.3 s)"]
+
+
+def test_a_trial_covered_by_its_frames_is_not_flagged():
+    controller = TrialController(TrialScorer(ScoringSettings()))
+    controller.start(30 * PERIOD - 5 * MS)  # commands stamped between frames, as the live services do
+    controller.stop(180 * PERIOD + 25 * MS)
+    scores = []
+    for index in range(0, 190):
+        scores += finals(controller.add(frame(index)))
+    [result] = scores
+    assert result.frame_count == 151
+    assert QualityFlag.INCOMPLETE not in result.quality.flags and coverage_notes(result) == []
+    # the tolerance is max_uncovered, 1 s: 0.9 s without frames at either end is not flagged, 1.1 s is
+    for gap, flagged in ((27, False), (34, True)):
+        controller = TrialController(TrialScorer(ScoringSettings()))
+        controller.start(30 * PERIOD)
+        controller.stop(180 * PERIOD)
+        for index in range(0, 181 - gap):
+            controller.add(frame(index))
+        [result] = controller.flush()
+        assert (QualityFlag.INCOMPLETE in result.quality.flags) == flagged, gap
+
+
+def test_a_trial_started_before_the_stream_is_measured_from_its_first_frame_and_says_so():
+    controller = TrialController(TrialScorer(ScoringSettings()))
+    controller.start(-3 * SECOND)  # no frame came before: a source not yet started
+    controller.stop(60 * PERIOD)
+    for index in range(0, 61):
+        controller.add(frame(index))
+    [result] = controller.flush()
+    assert QualityFlag.INCOMPLETE not in result.quality.flags
+    assert coverage_notes(result) == ["the first frame came 3.0 s after the trial's start; no frames were coming in "
+                                      'when it started']
+
+
+def test_a_stream_that_ends_before_the_stop_says_what_its_frames_cover():
+    stopped = TrialController(TrialScorer(ScoringSettings()))
+    stopped.start(0)
+    stopped.stop(8 * SECOND)
+    for index in range(0, 91):  # 3 s of frames, then the bag ends
+        stopped.add(frame(index))
+    [result] = stopped.end_of_stream('the bag ends first')
+    assert QualityFlag.INCOMPLETE in result.quality.flags
+    assert coverage_notes(result) == ["incomplete: frames cover 3.0 s of the trial's 8.0 s (none after 3.0 s)"]
+
+    unstopped = TrialController(TrialScorer(ScoringSettings()))
+    unstopped.start(0)
+    for index in range(0, 91):
+        unstopped.add(frame(index))
+    [result] = unstopped.end_of_stream('the bag ends before the trial was stopped')
+    assert QualityFlag.INCOMPLETE in result.quality.flags
+    assert 'the bag ends before the trial was stopped' in result.quality.notes
+    assert coverage_notes(result) == ["frames cover 3.0 s, the last 3.0 s after the trial's start"]
+
+
 def test_one_frame_stamped_an_hour_ahead_neither_ends_nor_stretches_the_trial():
     controller = TrialController(TrialScorer(ScoringSettings(), max_trial_seconds=600.0))
     controller.start(0)

@@ -10,6 +10,7 @@ from typing import Any
 from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.config.node_settings import OpticalFlowNodeSettings
 from facesym_ros.config.params import load_params_file, owner_of, pipeline_config, settings_from
+from facesym_ros.core.detection import DetectorSettings
 from facesym_ros.core.landmarks.factory import LandmarkSettings
 from facesym_ros.core.pipeline import PipelineSettings
 
@@ -23,6 +24,9 @@ def add_method_arguments(parser: argparse.ArgumentParser, *, heatmap: bool = Tru
     add_params_argument(parser)
     parser.add_argument('--landmarks', choices=('dlib', 'san'), help='landmark backend (overrides the file)')
     parser.add_argument('--model', help='landmark model file (a SAN checkpoint for --landmarks san)')
+    parser.add_argument('--patient-region', metavar='X,Y,WIDTH,HEIGHT',
+                        help='only a face whose centre lies in this box of the image is the patient\'s [px] '
+                             '(overrides face_detector.patient_region of the file)')
     if heatmap:
         parser.add_argument('--heatmap-max', type=float,
                             help='flow magnitude shown as the hottest colour in heat maps [px/frame] '
@@ -45,11 +49,24 @@ def resolve_settings(args: argparse.Namespace) -> MethodSettings:
         overrides['backend'] = args.landmarks
     if getattr(args, 'model', None):
         overrides['model_path'] = args.model
+    if getattr(args, 'patient_region', None) is not None:
+        params[owner_of(DetectorSettings)]['patient_region'] = parse_region(args.patient_region)
     flow_node = settings_from(params, OpticalFlowNodeSettings)
     heatmap_max = getattr(args, 'heatmap_max', None)
     if heatmap_max is not None and not heatmap_max > 0:
         raise ValueError(f'--heatmap-max must be positive, got {heatmap_max}')
     return MethodSettings(pipeline_config(params), heatmap_max or flow_node.heatmap_max, params)
+
+
+def parse_region(text: str) -> list[int]:
+    """--patient-region X,Y,WIDTH,HEIGHT as four integers (their ranges are DetectorSettings')."""
+    try:
+        values = [int(part) for part in text.split(',')]
+    except ValueError:
+        values = []
+    if len(values) != 4:
+        raise ValueError(f'--patient-region must be X,Y,WIDTH,HEIGHT in image pixels (four integers), got {text!r}')
+    return values
 
 
 def resolve_input(args: argparse.Namespace) -> Path:

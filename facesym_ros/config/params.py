@@ -132,6 +132,8 @@ def pipeline_config(params: Mapping[str, Mapping[str, Any]]) -> PipelineSettings
 def _yaml_scalar(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, tuple):
+        return '[' + ', '.join(map(_yaml_scalar, value)) + ']'
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()
 
 

@@ -37,6 +37,15 @@ class Box:
         """One past the last row."""
         return self.y + self.height
 
+    @property
+    def centre(self) -> tuple[float, float]:
+        """The middle of the box, (x + width / 2, y + height / 2)."""
+        return self.x + self.width / 2, self.y + self.height / 2
+
+    def contains(self, point: tuple[float, float]) -> bool:
+        """Whether a point lies in the box: x <= px < x2 and y <= py < y2."""
+        return self.x <= point[0] < self.x2 and self.y <= point[1] < self.y2
+
     def iou(self, other: Box) -> float:
         """Intersection over union of the two boxes' pixel sets."""
         w = min(self.x2, other.x2) - max(self.x, other.x)

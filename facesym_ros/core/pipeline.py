@@ -63,7 +63,7 @@ class FacePipeline:
         t1 = time.perf_counter()
         landmarks = predict_landmarks(self.landmarks, frame, track)
         t2 = time.perf_counter()
-        motion = self.motion.update(frame, track.state, track.box, len(track.detections), landmarks)
+        motion = self.motion.update(frame, track.state, track.box, track.faces_in_image, landmarks)
         t3 = time.perf_counter()
         for stage, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             self.stage_seconds[stage] += seconds

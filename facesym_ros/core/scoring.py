@@ -73,6 +73,9 @@ class ScoringSettings(Settings):
     min_frame_fraction: float = setting(0.5, 'Fewest of the trial\'s frames (scored / scored + missing) that give '
                                              'a score; below it every SS is null and flagged too_few_frames',
                                         min=0.0, max=1.0)
+    max_uncovered: float = setting(1.0, 'A trial\'s final score is flagged incomplete, with the seconds its frames '
+                                        'cover, when they begin this much after its start or end this much before '
+                                        'its stop (two frame periods at least) [s]', min=0.0, max=3600.0)
 
 
 class _MovementSum:
@@ -217,12 +220,20 @@ class ScoreResult:
         }
 
 
+def _frame_period_ns(intervals: list[int], nominal_frame_rate: float) -> float:
+    """The camera's frame period: of nominal_frame_rate, else the median interval seen (0 with none)."""
+    if nominal_frame_rate > 0:
+        return 1e9 / nominal_frame_rate
+    positive = [interval for interval in intervals if interval > 0]
+    return float(np.median(positive)) if positive else 0.0
+
+
 def _dropped_frames(intervals: list[int], nominal_frame_rate: float) -> int:
-    positive = np.array([interval for interval in intervals if interval > 0], dtype=np.int64)
-    if positive.size == 0:
+    positive = [interval for interval in intervals if interval > 0]
+    if not positive:
         return 0
-    period = 1e9 / nominal_frame_rate if nominal_frame_rate > 0 else float(np.median(positive))
-    return int(sum(max(0, round(interval / period) - 1) for interval in positive.tolist()))
+    period = _frame_period_ns(positive, nominal_frame_rate)
+    return int(sum(max(0, round(interval / period) - 1) for interval in positive))
 
 
 class TrialAccumulator:
@@ -314,6 +325,11 @@ class TrialAccumulator:
         dy = frame.head_offset[1] - self._reference[1]
         self._head_motion = max(self._head_motion, math.hypot(dx, dy))
 
+    def frame_period_ns(self) -> float:
+        """The frame period dropped frames are counted with (nominal_frame_rate or the median interval; 0 with
+        fewer than two frames)."""
+        return _frame_period_ns(self._intervals, self.config.nominal_frame_rate)
+
     def result(self) -> ScoreResult:
         config = self.config
         regions = []
@@ -355,7 +371,8 @@ class TrialAccumulator:
              f'only {self.frame_count} of the trial\'s {self.frame_count + dropped} frames arrived (fewer than '
              f'{config.min_frame_fraction:g} of them): no score'),
             (self._multiple > 0, QualityFlag.MULTIPLE_FACES,
-             f'{self._multiple} frames showed several faces; the largest was scored'),
+             f'{self._multiple} of {self.frame_count} frames showed several faces; the patient\'s was scored (the '
+             'largest, of faces about as large the one nearest the centre, within patient_region if set)'),
             (self._box_changes > 0, QualityFlag.FACE_BOX_CHANGED, f'the face left its box {self._box_changes} times'),
             (bool(empty_regions), QualityFlag.EMPTY_REGION,
              f'no pixels of {", ".join(empty_regions)} inside the face crop: no score for that region'),

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 import cv2
 import numpy as np
 
-from facesym_ros.core.detection import DetectorSettings, HaarFaceDetector
+from facesym_ros.core.detection import DetectorSettings, HaarFaceDetector, choose_patient, patient_area
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Box
 from facesym_ros.core.landmarks import LandmarkBackend
@@ -41,10 +41,13 @@ def frozen_half_mask(first: Frame, side: str, landmark_backend: LandmarkBackend,
     """Boolean image mask of the patient's `side` half of the face in the first frame."""
     if side not in SIDE_NAMES:
         raise ValueError(f'side must be left or right, got {side!r}')
-    detections = HaarFaceDetector(detector_config or DetectorSettings()).detect(first.gray)
-    if not detections:
+    config = detector_config or DetectorSettings()
+    detections = tuple(HaarFaceDetector(config).detect(first.gray))
+    chosen = choose_patient(detections, patient_area(config, first.width, first.height),
+                            config.patient_size_tolerance)
+    if chosen < 0:
         raise NoFaceError('no face in the first frame: cannot split the face into halves')
-    box = detections[0].box
+    box = detections[chosen].box
     axes = FaceAxes.from_landmarks(landmark_backend.predict(first, box))
     area = box.expanded(margin).clipped(first.width, first.height)
     assert area is not None, 'a detected box always overlaps its image'

@@ -102,6 +102,8 @@ class Trial:
     late_frames: int = 0
     jumped_frames: int = 0
     labels: TrialLabels = field(default_factory=TrialLabels)
+    frame_before_ns: int | None = None
+    """The stamp of the last frame before the trial began (None: none): whether frames were coming in then."""
 
 
 class TrialScorer:
@@ -188,13 +190,14 @@ class TrialScorer:
         if self.trial is None or self.trial.stop_ns is None:
             raise TrialError('no stopped trial to finish')
         trial, self.trial = self.trial, None
-        return self._score(trial)
+        return self._score(trial, coverage=True)
 
     @staticmethod
-    def _score(trial: Trial) -> ScoreResult:
+    def _score(trial: Trial, *, coverage: bool = False) -> ScoreResult:
         result = dataclasses.replace(trial.score.result(), labels=trial.labels)
-        notes = [*trial.notes]
-        flags = QualityFlag.INCOMPLETE if trial.notes else QualityFlag(0)
+        incomplete, noted = _coverage(trial) if coverage else ([], [])
+        notes = [*trial.notes, *incomplete, *noted]
+        flags = QualityFlag.INCOMPLETE if trial.notes or incomplete else QualityFlag(0)
         if trial.late_frames:
             notes.append(f'{trial.late_frames} frames arrived out of stamp order and were left out')
         if trial.jumped_frames:
@@ -206,6 +209,39 @@ class TrialScorer:
                                           flags=result.quality.flags | flags)
             result = dataclasses.replace(result, quality=quality)
         return result
+
+
+def _coverage(trial: Trial) -> tuple[list[str], list[str]]:
+    """Whether a stopped trial's frames cover its span: (why it is incomplete, what else to note).
+
+    Frames that begin later than the tolerance after the start, or end earlier than it before the stop,
+    leave part of the trial unscored: incomplete, with the seconds they cover. The tolerance is max_uncovered,
+    and at least two frame periods (a command stamped between two frames). When no frame had come in for longer
+    than the tolerance before the start (a source not started yet, or stopped), the time up to the first frame
+    is noted but not flagged: nothing that came in was lost. A scorer cannot tell a camera that had not started
+    from a node that was down then; a node down during the trial shows as missing frames or a short end.
+    """
+    assert trial.stop_ns is not None
+    score = trial.score
+    span = ns_to_seconds(trial.stop_ns - trial.start_ns)
+    if score.frame_count == 0:
+        return [f'incomplete: no frame arrived in the trial\'s {span:.1f} s'], []
+    tolerance = max(seconds_to_ns(score.config.max_uncovered), 2 * score.frame_period_ns())
+    head = score.first_stamp_ns - trial.start_ns
+    idle = trial.frame_before_ns is None or trial.start_ns - trial.frame_before_ns > tolerance
+    short = []
+    noted = []
+    if head > tolerance and not idle:
+        short.append(f'none before {ns_to_seconds(head):.1f} s')
+    elif head > tolerance:
+        noted.append(f'the first frame came {ns_to_seconds(head):.1f} s after the trial\'s start; no frames were '
+                     'coming in when it started')
+    if trial.stop_ns - score.last_stamp_ns > tolerance:
+        short.append(f'none after {ns_to_seconds(score.last_stamp_ns - trial.start_ns):.1f} s')
+    if not short:
+        return [], noted
+    covered = ns_to_seconds(score.last_stamp_ns - score.first_stamp_ns)
+    return [f'incomplete: frames cover {covered:.1f} s of the trial\'s {span:.1f} s ({"; ".join(short)})'], noted
 
 
 class TrialController:
@@ -235,6 +271,7 @@ class TrialController:
         self._held: RegionMotion | None = None
         self._last_ns: int | None = None
         self._first_frame_ns: int | None = None
+        self._frame_ns: int | None = None
         self._open_id: str | None = None
         self._last_id = ''
         self._restart_note = ''
@@ -294,6 +331,7 @@ class TrialController:
         finals: list[ScoreResult] = []
         while self._pending and self._due(self._pending[0], stamp_ns):
             finals += self._apply(self._pending.pop(0))
+        self._frame_ns = stamp_ns
         return finals
 
     def add(self, motion: RegionMotion) -> list[tuple[ScoreKind, ScoreResult]]:
@@ -361,7 +399,12 @@ class TrialController:
         trial = scorer.trial
         if trial.stop_ns is None:
             if unstopped_note:
-                trial.notes.append(unstopped_note)
+                score = trial.score
+                last = ns_to_seconds(score.last_stamp_ns - trial.start_ns)
+                covered = ns_to_seconds(score.last_stamp_ns - score.first_stamp_ns)
+                trial.notes += [unstopped_note, f'frames cover {covered:.1f} s, the last {last:.1f} s after the '
+                                                'trial\'s start' if score.frame_count else
+                                                'no frame arrived after the trial\'s start']
             scorer.stop(max(trial.start_ns, trial.score.last_stamp_ns))
         return [*finals, scorer.finish()]
 
@@ -374,7 +417,7 @@ class TrialController:
                         for mark in self._pending],
             'trial': None if trial is None else {
                 'trial_id': trial.trial_id, 'start_ns': trial.start_ns, 'stop_ns': trial.stop_ns,
-                'labels': trial.labels.to_json_dict(),
+                'labels': trial.labels.to_json_dict(), 'frame_before_ns': trial.frame_before_ns,
                 'notes': list(trial.notes), 'late_frames': trial.late_frames, 'score': trial.score.state()},
         }
 
@@ -390,7 +433,8 @@ class TrialController:
             self.scorer.trial = Trial(saved['trial_id'], int(saved['start_ns']),
                                       TrialAccumulator.from_state(saved['score']), saved['stop_ns'],
                                       list(saved['notes']), int(saved['late_frames']),
-                                      labels=TrialLabels(**saved['labels']))
+                                      labels=TrialLabels(**saved['labels']),
+                                      frame_before_ns=saved.get('frame_before_ns'))
         if note and self.scorer.trial is not None:
             self.scorer.trial.notes.append(note)
         elif note and any(mark.event == TrialEventKind.START for mark in self._pending):
@@ -414,6 +458,7 @@ class TrialController:
                 if scorer.trial is not None and scorer.trial.stop_ns is not None:
                     finals.append(scorer.finish())
                 trial = scorer.start(mark.trial_id, mark.stamp_ns, mark.labels)
+                trial.frame_before_ns = self._frame_ns
                 if self._restart_note:
                     trial.notes.append(self._restart_note)
                     self._restart_note = ''

@@ -14,7 +14,7 @@ import sys
 from sensor_msgs.msg import Image
 
 from facesym_ros.config.node_settings import NodeQueueSettings
-from facesym_ros.core.detection import DetectorSettings, FaceTracker, HaarFaceDetector, TrackState
+from facesym_ros.core.detection import DetectorSettings, FaceTrack, FaceTracker, HaarFaceDetector, TrackState
 from facesym_ros.core.trials import TrialController, TrialError
 from facesym_ros.msg import FaceDetections, TrialEvent
 from facesym_ros.ros.conversions import mark_of, stamp_to_ns, track_to_msg
@@ -32,7 +32,7 @@ from facesym_ros.ros.node_base import (
 
 
 class FaceDetectorNode(SettingsNode):
-    """Detects the face once and keeps its box while the face stays in it (see core.detection)."""
+    """Detects the patient's face once and keeps its box while the face stays in it (see core.detection)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__('face_detector', **kwargs)
@@ -70,15 +70,19 @@ class FaceDetectorNode(SettingsNode):
         frame = self.frame_of(msg)
         if frame is None:
             return
-        track = self._tracker.update(frame.gray)
+        try:
+            track = self._tracker.update(frame.gray)
+        except ValueError as error:  # a patient_region outside the image: no face can be the patient's
+            self.get_logger().error(str(error), throttle_duration_sec=WARN_PERIOD)
+            track = FaceTrack(TrackState.NO_FACE, None, (), -1)
         self._face_present = track.state != TrackState.NO_FACE
         self._publisher.publish(track_to_msg(track, msg.header, self._tracker.detector.name))
         if track.state == TrackState.NO_FACE:
             self.get_logger().warning('no face in the image', throttle_duration_sec=WARN_PERIOD)
-        elif len(track.detections) > 1:
+        elif track.faces_in_image > 1:
             box = track.box
             self.get_logger().info(
-                f'{len(track.detections)} faces; scoring the largest at x={box.x} y={box.y} '
+                f'{track.faces_in_image} faces; scoring the patient\'s at x={box.x} y={box.y} '
                 f'{box.width}x{box.height}', throttle_duration_sec=WARN_PERIOD)
 
 

@@ -162,7 +162,7 @@ def msg_to_track(msg: FaceDetections) -> FaceTrack:
 
 def landmarks_to_msg(landmarks: Landmarks | None, track: FaceTrack, header: Header) -> FaceLandmarks:
     msg = FaceLandmarks(header=header, layout=FaceLandmarks.LAYOUT_IBUG68, face_box=box_to_msg(track.box),
-                        track_state=int(track.state), faces_in_image=len(track.detections))
+                        track_state=int(track.state), faces_in_image=track.faces_in_image)
     if landmarks is None:
         return msg
     msg.face_found = True

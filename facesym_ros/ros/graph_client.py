@@ -11,12 +11,13 @@ from collections.abc import Callable, Sequence
 
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from facesym_ros.config.registry import SOURCE_NODE, NodeSpec, internal_subscriptions
 from facesym_ros.msg import RegionMotion, SymmetryScore, TrialEvent
 from facesym_ros.ros.bringup import ProcessGraph
-from facesym_ros.ros.conversions import stamp_to_ns
+from facesym_ros.ros.conversions import ns_to_stamp, stamp_to_ns
 from facesym_ros.ros.node_base import CONTROL_QUEUE_DEPTH, latched_qos, pipeline_qos
 
 SETTLE_SECONDS = 0.5
@@ -42,6 +43,7 @@ class GraphClient(Node):
                                  pipeline_qos(CONTROL_QUEUE_DEPTH))
         self._trigger_clients = {name: self.create_client(Trigger, name)
                                  for name in ('start_trial', 'stop_trial', 'reset')}
+        self._control_publisher = self.create_publisher(TrialEvent, 'trial_control', pipeline_qos(CONTROL_QUEUE_DEPTH))
         self._executor = SingleThreadedExecutor(context=context)
         self._executor.add_node(self)
 
@@ -90,10 +92,18 @@ class GraphClient(Node):
         self._expect(self.trigger('start_trial'))
         return self._event_after(known, TrialEvent.START, timeout).trial_id
 
-    def stop_trial(self, timeout: float = 10.0) -> str:
-        """Stop the running trial; its id, from the scorer's STOP event."""
+    def stop_trial(self, timeout: float = 10.0, stamp_ns: int | None = None) -> str:
+        """Stop the running trial now (stop_trial service), or at stamp_ns (a TrialEvent on trial_control: the
+        trial ends with the frame of that stamp, e.g. the last of a source that has ended); its id, from the
+        scorer's STOP event."""
         known = len(self.trial_events)
-        self._expect(self.trigger('stop_trial'))
+        if stamp_ns is None:
+            self._expect(self.trigger('stop_trial'))
+        else:
+            if not self.spin_until(lambda: self._control_publisher.get_subscription_count() > 0, timeout):
+                raise TimeoutError(f'no scorer subscribes to trial_control within {timeout:g} s')
+            self._control_publisher.publish(TrialEvent(header=Header(stamp=ns_to_stamp(stamp_ns)),
+                                                       event=TrialEvent.STOP))
         return self._event_after(known, TrialEvent.STOP, timeout).trial_id
 
     @staticmethod
@@ -142,12 +152,13 @@ class GraphClient(Node):
 def run_source_trial(graph: ProcessGraph, client: GraphClient, expected_frames: int | None,
                      timeout: float = 120.0) -> SymmetryScore:
     """One trial over everything image_source publishes: the graph without the source is started (if it is
-    not running), the trial started, the source started, and the trial stopped once its frames are through."""
+    not running), the trial started, the source started, and once its frames are through the trial is stopped
+    at the last one (the source has ended: a stop stamped later would leave time without frames in the trial)."""
     chain = [spec for spec in graph.specs if spec.name != SOURCE_NODE]
     graph.start([spec.name for spec in chain])
     client.wait_for_graph(chain, timeout=timeout)
     trial = client.start_trial()
     graph.start([SOURCE_NODE])
     client.wait_for_frames(expected_frames, timeout=timeout)
-    client.stop_trial()
+    client.stop_trial(stamp_ns=max(client.motion_stamps, default=None))
     return client.wait_for_final(trial)
