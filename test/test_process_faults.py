@@ -166,18 +166,8 @@ def offline_sample():
     return score_sequence(FrameSource.open(SAMPLE_VIDEO).frames(), pipeline_config(load_params_file()))
 
 
-def deep_queues(tmp_path: Path) -> Path:
-    """config/facesym.yaml with queues of 60 frames: on a loaded machine (2 cores, other test runs) a node may
-    lag seconds behind; this test is about faults, and its exact comparison needs every frame of the trial."""
-    text = re.sub(r'^(\s+)queue_size: \d+$', r'\1queue_size: 60', default_params_file().read_text(), flags=re.M)
-    path = tmp_path / 'deep_queues.yaml'
-    path.write_text(text)
-    return path
-
-
 def test_each_node_killed_during_a_trial_comes_back_and_nothing_is_lost(rclpy_context, tmp_path, offline_sample):
-    process, log = bringup(tmp_path, 'bringup.log', '--source', 'sample', '--frame-rate', str(FRAME_RATE),
-                           '--params-file', str(deep_queues(tmp_path)))
+    process, log = bringup(tmp_path, 'bringup.log', '--source', 'sample', '--frame-rate', str(FRAME_RATE))
     client = FaultClient(rclpy_context)
     report = []
     try:

@@ -31,9 +31,10 @@ class ImageSourceSettings(Settings):
 
 @dataclass(frozen=True)
 class NodeQueueSettings(Settings):
-    queue_size: int = setting(60, 'Frames a lagging node holds before it drops the oldest: depth of every '
-                                  'image and per-frame queue and of the stamp-pairing buffers (60: 2 s at '
-                                  '30 fps, up to 55 MB of 640x480 colour frames per image subscription)',
+    queue_size: int = setting(300, 'Frames a lagging node holds before it drops the oldest: depth of every '
+                                   'image and per-frame queue and of the stamp-pairing buffers (300: 10 s at '
+                                   '30 fps, 5 s at 60; memory only while lagging, up to 276 MB of 640x480 '
+                                   'colour frames per image subscription)',
                               min=1, max=10000, read_only=True)
 
 
