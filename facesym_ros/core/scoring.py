@@ -220,7 +220,7 @@ class ScoreResult:
         }
 
 
-def _frame_period_ns(intervals: list[int], nominal_frame_rate: float) -> float:
+def frame_period_of(intervals: Sequence[int], nominal_frame_rate: float = 0.0) -> float:
     """The camera's frame period: of nominal_frame_rate, else the median interval seen (0 with none)."""
     if nominal_frame_rate > 0:
         return 1e9 / nominal_frame_rate
@@ -232,7 +232,7 @@ def _dropped_frames(intervals: list[int], nominal_frame_rate: float) -> int:
     positive = [interval for interval in intervals if interval > 0]
     if not positive:
         return 0
-    period = _frame_period_ns(positive, nominal_frame_rate)
+    period = frame_period_of(positive, nominal_frame_rate)
     return int(sum(max(0, round(interval / period) - 1) for interval in positive))
 
 
@@ -328,7 +328,7 @@ class TrialAccumulator:
     def frame_period_ns(self) -> float:
         """The frame period dropped frames are counted with (nominal_frame_rate or the median interval; 0 with
         fewer than two frames)."""
-        return _frame_period_ns(self._intervals, self.config.nominal_frame_rate)
+        return frame_period_of(self._intervals, self.config.nominal_frame_rate)
 
     def result(self) -> ScoreResult:
         config = self.config

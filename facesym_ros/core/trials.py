@@ -43,6 +43,7 @@ from facesym_ros.core.scoring import (
     ScoringSettings,
     TrialAccumulator,
     TrialLabels,
+    frame_period_of,
     score_frames,
 )
 from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
@@ -83,8 +84,8 @@ def new_trial_id(prefix: str) -> str:
 def frame_ahead_ns(stamps: Sequence[int]) -> int:
     """How far past the newest of these frame stamps a command 'now' must take effect: GAP_FACTOR frame periods
     (median interval), since the face detector may already be on the frame after the newest one heard of."""
-    intervals = sorted(later - earlier for earlier, later in pairwise(stamps) if later > earlier)
-    return round(GAP_FACTOR * intervals[len(intervals) // 2]) if intervals else 1
+    period = frame_period_of([later - earlier for earlier, later in pairwise(stamps)])
+    return round(GAP_FACTOR * period) if period else 1
 
 
 class TrialError(RuntimeError):
