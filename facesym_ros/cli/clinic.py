@@ -156,6 +156,7 @@ def report_command(args: argparse.Namespace) -> int:
 def _write_report(directory: str | Path, report) -> Path:
     """Write report.html/json and print each task's primary SS and the facesym index."""
     from facesym_ros.clinic.report_html import write_session_report
+    from facesym_ros.clinic.session_record import COMPLETE
 
     page = write_session_report(directory, report)
     summary = report.summary
@@ -164,7 +165,7 @@ def _write_report(directory: str | Path, report) -> Path:
         ss = ', '.join(f'{region} {"n/a" if m.missing else f"{m.value:.3f}"}' for region, m in measures)
         print(f'{task_score.task.name:<20} SS {ss}')
     index = 'n/a (' + summary.index.reason + ')' if summary.index.missing else f'{summary.index.value:.3f}'
-    print(f'facesym index {index}' + ('' if report.info.status == 'complete' else ' (partial session)'))
+    print(f'facesym index {index}' + ('' if report.info.status == COMPLETE else ' (partial session)'))
     print(f'{page}', file=sys.stderr)
     return page
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from facesym_ros import __version__
 from facesym_ros.clinic.protocol import SessionSettings
+from facesym_ros.clinic.session_record import COMPLETE, DONE
 from facesym_ros.clinic.session_score import (
     INDEX_FORMULA,
     SYNKINESIS_FORMULA,
@@ -52,7 +53,7 @@ class SessionInfo:
     date: str  # ISO date
     settings: SessionSettings
     protocol_source: str = ''
-    status: str = 'complete'  # 'complete', or 'interrupted' (a partial report)
+    status: str = COMPLETE  # COMPLETE, or INTERRUPTED (a partial report)
     status_note: str = ''  # why the session ended early
     not_done: tuple[str, ...] = ()  # tasks of the protocol never begun
 
@@ -104,8 +105,8 @@ def _history(previous: Sequence[dict], current: dict) -> tuple[dict, ...]:
 
 
 def task_status(result: TaskResult) -> str:
-    """'done', or 'interrupted' for a task a session cut short."""
-    return result.extra.get('status', 'done')
+    """DONE, or TASK_INTERRUPTED for a task a session cut short."""
+    return result.extra.get('status', DONE)
 
 
 def _method(tasks: Sequence[TaskResult]) -> dict:
@@ -130,10 +131,10 @@ def build_session_report(tasks: Sequence[TaskResult], info: SessionInfo,
     A task whose TaskResult.extra status is not 'done' (cut short) is listed with its numbers, but left out of the
     summary: the summary covers the tasks done in full, and a partial session says so.
     """
-    if not tasks and info.status == 'complete':
+    if not tasks and info.status == COMPLETE:
         raise ValueError('a session report needs at least one task')
     scores = score_session([(t.task, t.score) for t in tasks], info.settings)
-    summary = summarize([s for t, s in zip(tasks, scores, strict=True) if task_status(t) == 'done'])
+    summary = summarize([s for t, s in zip(tasks, scores, strict=True) if task_status(t) == DONE])
     payload = {
         'report': 'facesym session', 'software': f'facesym_ros {__version__}',
         'subject_id': info.subject_id, 'session_id': info.session_id, 'date': info.date,
@@ -305,9 +306,9 @@ def _cell(task_score: TaskScore, region: str) -> str:
     return '<br>'.join(lines)
 
 
-def _quality(task_score: TaskScore, status: str = 'done') -> str:
+def _quality(task_score: TaskScore, status: str = DONE) -> str:
     notes = task_score.quality_words
-    if status != 'done':
+    if status != DONE:
         notes = [f'{status}: the session ended during this task', *notes]
     return 'ok' if not notes else '<br>'.join(_esc(note) for note in notes)
 
@@ -361,8 +362,8 @@ def render_html(report: SessionReport) -> str:
                     f'<td colspan="{len(REGION_NAMES) + 2}" class="na">not done: the session ended before it</td></tr>'
                     for name in info.not_done)
     partial = ''
-    if info.status != 'complete':
-        cut = [r.task.name for r in report.tasks if task_status(r) != 'done']
+    if info.status != COMPLETE:
+        cut = [r.task.name for r in report.tasks if task_status(r) != DONE]
         partial = (f'<p class="partial" id="partial">Partial session ({_esc(info.status)}): '
                    f'{_esc(info.status_note or "it ended before its last task")}. '
                    + (f'Cut short: {_esc(", ".join(cut))}. ' if cut else '')

@@ -14,6 +14,7 @@ from facesym_ros.bag.storage import BagError
 from facesym_ros.clinic.protocol import Protocol
 from facesym_ros.clinic.report_html import SessionInfo
 from facesym_ros.clinic.session_bag import score_session_bag, session_info
+from facesym_ros.clinic.session_record import DONE
 from facesym_ros.clinic.task_result import MotionTrace, TaskResult
 from facesym_ros.core.pipeline import PipelineSettings
 from facesym_ros.ros.conversions import msg_to_score
@@ -48,5 +49,5 @@ def live_task_results(live: LiveSessionResult, protocol: Protocol, config: Pipel
             continue
         motions = [m for m in outcome.motions if run.start_ns <= m.stamp_ns <= run.stop_ns]
         tasks.append(TaskResult(run.task, score, MotionTrace.from_motions(motions),
-                                extra={'status': record.task_status.get(run.task.name, 'done')}))
+                                extra={'status': record.task_status.get(run.task.name, DONE)}))
     return tasks, session_info(record, protocol), notes

@@ -62,6 +62,7 @@ COMMAND_MARGIN = 1.0
 must reach are at most this far behind the newest frame the face detector has finished."""
 ACCEPT_TIMEOUT = 10.0  # s for the scorer to announce a commanded start on trial_events
 FRAME_HISTORY = 64
+MOTION_QUEUE_DEPTH = 300  # region_motion waiting to be taken (as deep as the scorer's motion_queue_size)
 
 
 class SessionError(Exception):
@@ -92,7 +93,8 @@ class SessionOutcome:
     record: SessionRecord
     runs: list[TaskRun]
     finals: dict[str, SymmetryScore]  # trial id -> FINAL score
-    motions: list = field(default_factory=list)  # core RegionMotion of every frame heard (no polygons)
+    motions: list = field(default_factory=list)  # core RegionMotion of every frame heard (no polygons): the motion
+    # plots when the session has no bag, or its bag cannot be read
 
 
 class SessionRunner(Node):
@@ -113,7 +115,7 @@ class SessionRunner(Node):
         self.create_subscription(FaceDetections, 'faces', self._on_faces, pipeline_qos(FRAME_HISTORY))
         self.create_subscription(SymmetryScore, 'score', self._on_score, latched_qos())
         self.create_subscription(TrialEvent, 'trial_events', self.events.append, latched_qos())
-        self.create_subscription(RegionMotion, 'region_motion', self._on_motion, pipeline_qos(300))
+        self.create_subscription(RegionMotion, 'region_motion', self._on_motion, pipeline_qos(MOTION_QUEUE_DEPTH))
 
     def _on_faces(self, msg: FaceDetections) -> None:
         self.face_stamps.append(stamp_to_ns(msg.header.stamp))
