@@ -122,6 +122,36 @@ class BagPlayerNode(Node):
     def unsubscribed(self) -> list[str]:
         return [pub.topic_name for pub in self.publishers_by_topic.values() if pub.get_subscription_count() == 0]
 
+    def match_counts(self) -> tuple[tuple[int, int], ...]:
+        """Per topic, the subscriptions matched with our publisher and those the ROS graph knows of; and the
+        publishers matched with the step topic's subscription and those the graph knows of."""
+        counts = [(pub.get_subscription_count(), self.count_subscribers(pub.topic_name))
+                  for pub in self.publishers_by_topic.values()]
+        if self._step_subscription is not None:
+            step = self._step_subscription
+            counts.append((step.get_publisher_count(), self.count_publishers(step.topic_name)))
+        return tuple(counts)
+
+
+class MatchSettler:
+    """True once every subscription the graph shows is matched and no count has changed for `settle` seconds.
+
+    A topic often has several subscribers (the image goes to three nodes); they match one by one, and a
+    subscriber only takes messages once its side has matched too, so the wait restarts at every change.
+    """
+
+    def __init__(self, node: BagPlayerNode, settle: float) -> None:
+        self._node, self._settle = node, settle
+        self._counts: tuple[tuple[int, int], ...] | None = None
+        self._since = 0.0
+
+    def __call__(self) -> bool:
+        counts = self._node.match_counts()
+        if counts != self._counts:
+            self._counts, self._since = counts, time.monotonic()
+        all_matched = all(matched >= known for matched, known in counts)
+        return all_matched and time.monotonic() - self._since >= self._settle
+
 
 def play(bag: BagContents, topics: Sequence[str], *, rate: float = 1.0, step_topic: str | None = None,
          step_timeout: float = 10.0, remaps: dict[str, str] | None = None, wait_for_subscribers: float = 10.0,
@@ -152,7 +182,8 @@ def play(bag: BagContents, topics: Sequence[str], *, rate: float = 1.0, step_top
         if not spin_until(lambda: not node.unsubscribed(), wait_for_subscribers):
             print(f'facesym play: no subscriber on {", ".join(node.unsubscribed())}; playing anyway',
                   file=sys.stderr)
-        spin_until(lambda: False, MATCH_SETTLE_SECONDS)  # let the subscriptions match the publishers too
+        # let every subscription match (theirs too); late ones are played to anyway, as before
+        spin_until(MatchSettler(node, MATCH_SETTLE_SECONDS), wait_for_subscribers)
         images = {name for name in topics if bag.topics[name].msgtype in IMAGE_TYPES}
         counts = dict.fromkeys(topics, 0)
         counts['unanswered steps'] = 0
