@@ -396,3 +396,46 @@ def test_play_skips_types_it_cannot_load_and_plays_the_rest(tmp_path, clip):
     assert result.returncode == 0, result.stderr
     assert 'skipping /thing: its type unknown_pkg/msg/Thing is not installed here' in result.stderr
     assert '/image_raw 1' in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_play_waits_for_every_subscriber_to_match_and_starts_over_when_another_joins(rclpy_context, tmp_path, clip):
+    """The image goes to several nodes, which match one by one: the settle time restarts at each new match, so a
+    subscriber that matched late still gets the first message (a lost first image once failed a CI run)."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from facesym_ros.bag.play import BagPlayerNode, MatchSettler
+
+    bag_path = tmp_path / 'three'
+    write_image_bag(bag_path, clip[:3], FRAME_RATE)
+    settle = 0.5
+    with open_bag(bag_path) as bag:
+        player = BagPlayerNode(bag, ['/image_raw'], {}, None, context=rclpy_context)
+        listeners = [Node(f'listener_{k}', context=rclpy_context) for k in range(2)]
+        executor = SingleThreadedExecutor(context=rclpy_context)
+        for node in (player, *listeners):
+            executor.add_node(node)
+        settled = MatchSettler(player, settle)
+
+        def spin_until(done, timeout: float = 20.0) -> bool:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=0.01)
+                if done():
+                    return True
+            return False
+
+        try:
+            assert not settled()  # the first look starts the settle time
+            listeners[0].create_subscription(Image, 'image_raw', lambda _: None, qos_profile_sensor_data)
+            assert spin_until(lambda: settled() and player.match_counts() == ((1, 1),))
+            listeners[1].create_subscription(Image, 'image_raw', lambda _: None, qos_profile_sensor_data)
+            assert spin_until(lambda: player.match_counts() != ((1, 1),))
+            assert not settled()  # a count changed: the settle time starts again
+            assert spin_until(lambda: settled() and player.match_counts() == ((2, 2),))
+        finally:
+            executor.shutdown()
+            for node in (player, *listeners):
+                node.destroy_node()
