@@ -20,6 +20,7 @@ from facesym_ros.core.trials import TrialEventKind, TrialMark
 from facesym_ros.core.video import FrameSource
 from facesym_ros.msg import FaceDetections, FaceLandmarks, RegionMotion, SymmetryScore, TrialEvent
 from facesym_ros.ros.conversions import (
+    PatchPlace,
     landmarks_to_msg,
     mark_of,
     mark_to_msg,
@@ -70,16 +71,24 @@ def test_stamps_round_trip_to_the_nanosecond():
 def test_tracks_landmarks_and_region_motion_round_trip_exactly(results):
     for result in results:
         stamp = result.frame.stamp_ns
-        track = msg_to_track(over_the_wire(track_to_msg(result.track, header(stamp), 'haar')))
+        place = PatchPlace.of(result.patch, result.frame.width, result.frame.height)
+        faces_msg = over_the_wire(track_to_msg(result.track, header(stamp), 'haar', place))
+        track = msg_to_track(faces_msg)
         assert track == result.track
-        landmarks_msg = over_the_wire(landmarks_to_msg(result.landmarks, result.track, header(stamp)))
-        assert isinstance(landmarks_msg, FaceLandmarks)
+        # where the face patch lies: the box grown by a quarter of its side, clipped to the image
+        assert PatchPlace.from_msg(faces_msg) == place
+        assert place.box == result.track.box.expanded(0.25).clipped(result.frame.width, result.frame.height)
+        assert place.image_size == (result.frame.width, result.frame.height)
+        landmarks_msg = over_the_wire(landmarks_to_msg(result.landmarks, result.track, header(stamp), place))
+        assert isinstance(landmarks_msg, FaceLandmarks) and PatchPlace.from_msg(landmarks_msg) == place
         landmarks = msg_to_landmarks(landmarks_msg)
         np.testing.assert_array_equal(landmarks.points, result.landmarks.points)
         assert landmarks.backend == result.landmarks.backend == 'dlib'
         motion = msg_to_motion(over_the_wire(motion_to_msg(result.motion, header(stamp))))
         assert_motion_equal(motion, result.motion)
-    assert isinstance(over_the_wire(track_to_msg(results[0].track, header(0), 'haar')), FaceDetections)
+    no_face = PatchPlace.of(None, 640, 480)
+    assert isinstance(over_the_wire(track_to_msg(results[0].track, header(0), 'haar', no_face)), FaceDetections)
+    assert PatchPlace.from_msg(over_the_wire(track_to_msg(results[0].track, header(0), 'haar', no_face))) == no_face
     assert sum(r.motion.flow_valid for r in results) == 19
 
 

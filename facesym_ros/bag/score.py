@@ -40,6 +40,7 @@ from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
 from facesym_ros.core.trials import ScoreKind, TrialController, TrialError, TrialEventKind, TrialMark, TrialScorer
 from facesym_ros.ros.conversions import (
     ImageConversionError,
+    PatchPlace,
     bgr_to_image,
     image_to_bgr,
     landmarks_to_msg,
@@ -159,8 +160,9 @@ class DerivedTopics:
     def frame(self, result: FrameResult, frame_id: str, log_time_ns: int, detector: str) -> None:
         header = Header(stamp=ns_to_stamp(result.frame.stamp_ns), frame_id=frame_id)
         track = result.track
-        self._write('faces', track_to_msg(track, header, detector), log_time_ns)
-        self._write('landmarks', landmarks_to_msg(result.landmarks, track, header), log_time_ns)
+        place = PatchPlace.of(result.patch, result.frame.width, result.frame.height)
+        self._write('faces', track_to_msg(track, header, detector, place), log_time_ns)
+        self._write('landmarks', landmarks_to_msg(result.landmarks, track, header, place), log_time_ns)
         self._write('region_motion', motion_to_msg(result.motion, header), log_time_ns)
         latest = self._latest
         picture = annotated_frame(result, self._heatmap_max, scores=latest.regions if latest else (),

@@ -3,8 +3,9 @@
 The console scripts (setup.py), the `ros2 run` executables (CMakeLists.txt),
 the parameter file (config/facesym.yaml), the launch file, `facesym bringup`
 and the demo all read this list. Nodes use relative topic names; the
-remappings wire them up (image_pipeline style: a node that takes images
-subscribes to `image`). Besides its `publishes`, every node reports its health on the
+remappings wire them up (image_pipeline style: a node that takes the camera's
+frames subscribes to `image`; only face_detector and the annotator do, the
+landmark and flow nodes take face_detector's `face_patch`). Besides its `publishes`, every node reports its health on the
 absolute `/diagnostics` (DIAGNOSTICS_TOPIC), as ROS nodes do.
 
 Standard library only: setup.py and CMake read it before anything is
@@ -66,15 +67,16 @@ NODES: tuple[NodeSpec, ...] = (
              publishes=('image_raw', 'camera_info')),
     NodeSpec('face_detector', 'FaceDetectorNode',
              (f'{PACKAGE}.core.detection:DetectorSettings', _QUEUE, _DIAGNOSTICS),
-             subscribes=('image', 'trial_events'), publishes=('faces',), remappings=(('image', 'image_raw'),)),
+             subscribes=('image', 'trial_events'), publishes=('faces', 'face_patch'),
+             remappings=(('image', 'image_raw'),)),
     NodeSpec('landmark_detector', 'LandmarkDetectorNode',
              (f'{PACKAGE}.core.landmarks.factory:LandmarkSettings', _QUEUE, _DIAGNOSTICS),
-             subscribes=('image', 'faces'), publishes=('landmarks',), remappings=(('image', 'image_raw'),)),
+             subscribes=('face_patch', 'faces'), publishes=('landmarks',)),
     NodeSpec('optical_flow', 'OpticalFlowNode',
              (f'{PACKAGE}.core.flow:FlowSettings', f'{PACKAGE}.config.node_settings:OpticalFlowNodeSettings',
               _QUEUE, _DIAGNOSTICS),
-             subscribes=('image', 'landmarks', 'trial_events'),
-             publishes=('region_motion', 'flow_heatmap', 'image_markers'), remappings=(('image', 'image_raw'),)),
+             subscribes=('face_patch', 'landmarks', 'trial_events'),
+             publishes=('region_motion', 'flow_heatmap', 'image_markers')),
     NodeSpec('symmetry_scorer', 'SymmetryScorerNode',
              (f'{PACKAGE}.core.scoring:ScoringSettings', f'{PACKAGE}.config.node_settings:ScorerNodeSettings',
               _DIAGNOSTICS),
@@ -82,8 +84,8 @@ NODES: tuple[NodeSpec, ...] = (
              publishes=('score', 'score_running', 'trial_events')),
     NodeSpec('annotator', 'AnnotatorNode',
              (f'{PACKAGE}.config.node_settings:AnnotatorNodeSettings', _QUEUE, _DIAGNOSTICS),
-             subscribes=('image', 'landmarks', 'region_motion', 'score', 'score_running', 'prompt'),
-             publishes=('annotated', 'annotated/compressed'), remappings=(('image', 'flow_heatmap'),),
+             subscribes=('image', 'flow_heatmap', 'landmarks', 'region_motion', 'score', 'score_running', 'prompt'),
+             publishes=('annotated', 'annotated/compressed'), remappings=(('image', 'image_raw'),),
              viewer_only=True),
 )
 NODE_NAMES: tuple[str, ...] = tuple(spec.name for spec in NODES)

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from facesym_ros.core.flow import RegionMotion
+from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Box, Landmarks
 from facesym_ros.core.pipeline import FrameResult
 from facesym_ros.core.scoring import RegionScore, ScoreResult
@@ -119,11 +120,21 @@ def annotate(bgr: np.ndarray, box: Box | None, landmarks: Landmarks | None,
     return out
 
 
-def flow_heatmap(bgr: np.ndarray, motion: RegionMotion, vmax: float) -> np.ndarray:
-    """The frame with its thresholded flow magnitudes over the face crop (paper Fig. 4); unchanged without flow."""
+def flow_heatmap(frame: Frame, motion: RegionMotion, vmax: float) -> np.ndarray:
+    """The frame (or its face patch) with its thresholded flow magnitudes over the face crop (paper Fig. 4);
+    unchanged without flow."""
     if motion.flow_valid and motion.magnitude is not None and motion.crop_box is not None:
-        return heatmap_overlay(bgr, motion.crop_box, motion.magnitude, vmax)
-    return bgr
+        return heatmap_overlay(frame.bgr, frame.local(motion.crop_box), motion.magnitude, vmax)
+    return frame.bgr
+
+
+def paste_patch(bgr: np.ndarray, patch: np.ndarray, place: Box) -> np.ndarray:
+    """A copy of the whole image with a patch of it (a face patch's heat map) put back at its place."""
+    if patch.shape[:2] != (place.height, place.width):
+        raise ValueError(f'a {patch.shape[1]}x{patch.shape[0]} patch does not fill its place {place}')
+    out = bgr.copy()
+    place.crop(out)[:] = patch
+    return out
 
 
 def region_polygons(motion: RegionMotion) -> list[tuple[str, str, np.ndarray]]:
@@ -134,7 +145,7 @@ def region_polygons(motion: RegionMotion) -> list[tuple[str, str, np.ndarray]]:
 def annotated_frame(result: FrameResult, heatmap_max: float, *, scores: Sequence[RegionScore] = (),
                     title: str = '', notes: Sequence[str] = ()) -> np.ndarray:
     """The frame with its flow heat map, face box, landmarks, regions and a score panel."""
-    image = flow_heatmap(result.frame.bgr, result.motion, heatmap_max)
+    image = flow_heatmap(result.frame, result.motion, heatmap_max)
     return annotate(image, result.track.box, result.landmarks, region_polygons(result.motion), scores=scores,
                     title=title, notes=notes)
 

@@ -168,9 +168,9 @@ class _Anchor:
     size: tuple[int, int]
     """(width, height) of the resampled crop the flow sees."""
 
-    def resample(self, gray: np.ndarray) -> np.ndarray:
-        """The crop of a frame at the analysis scale."""
-        crop = self.crop.crop(gray)
+    def resample(self, frame: Frame) -> np.ndarray:
+        """The crop of a frame (or of its face patch) at the analysis scale."""
+        crop = frame.local(self.crop).crop(frame.gray)
         if self.size == (self.crop.width, self.crop.height):
             return crop
         shrink = self.size[0] < self.crop.width
@@ -247,7 +247,7 @@ class RegionMotionEstimator:
             return self._start_anchor(frame, crop, landmarks, common)
 
         anchor = self._anchor
-        current = anchor.resample(frame.gray)
+        current = anchor.resample(frame)
         previous_stamp, previous = self._previous
         self._previous = (frame.stamp_ns, current)
         if self._spans_gap(frame.stamp_ns - previous_stamp):
@@ -294,7 +294,7 @@ class RegionMotionEstimator:
             self._previous = None
             return self._invalid(crop, (), 1.0, common)
         self._anchor = anchor
-        self._previous = (frame.stamp_ns, anchor.resample(frame.gray))
+        self._previous = (frame.stamp_ns, anchor.resample(frame))
         return self._invalid(crop, regions, scale, common)
 
     @staticmethod

@@ -37,13 +37,26 @@ class FrameResult:
     track: FaceTrack
     landmarks: Landmarks | None
     motion: RegionMotion
+    patch: Frame | None = None
+    """The face patch the landmarks and the flow saw (None: no face)."""
 
 
 def predict_landmarks(backend: LandmarkBackend, frame: Frame, track: FaceTrack) -> Landmarks | None:
-    """Landmarks of the tracked face, or None when the frame has no face."""
+    """Landmarks of the tracked face, or None when the frame has no face; `frame` may be its face patch."""
     if track.state == TrackState.NO_FACE or track.box is None:
         return None
     return backend.predict(frame, track.box)
+
+
+def face_patch_of(frame: Frame, track: FaceTrack) -> Frame | None:
+    """What the landmarks and the flow see of a frame: the patch around the tracked face (None: no face).
+
+    The live graph sends only this patch from face_detector to landmark_detector and optical_flow; the core cuts
+    the same patch, so both compute on the same pixels.
+    """
+    if track.state == TrackState.NO_FACE or track.box is None:
+        return None
+    return frame.face_patch(track.box)
 
 
 class FacePipeline:
@@ -61,13 +74,15 @@ class FacePipeline:
         t0 = time.perf_counter()
         track = self.tracker.update(frame.gray)
         t1 = time.perf_counter()
-        landmarks = predict_landmarks(self.landmarks, frame, track)
+        patch = face_patch_of(frame, track)
+        seen = patch if patch is not None else frame  # what the landmarks and the flow see (the frame: no face)
+        landmarks = predict_landmarks(self.landmarks, seen, track)
         t2 = time.perf_counter()
-        motion = self.motion.update(frame, track.state, track.box, track.faces_in_image, landmarks)
+        motion = self.motion.update(seen, track.state, track.box, track.faces_in_image, landmarks)
         t3 = time.perf_counter()
         for stage, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             self.stage_seconds[stage] += seconds
-        return FrameResult(frame, track, landmarks, motion)
+        return FrameResult(frame, track, landmarks, motion, patch)
 
 
 def score_sequence(frames: Iterable[Frame], config: PipelineSettings | None = None,

@@ -1,7 +1,9 @@
 """annotator: an image for RViz with the face box, the 68 points, the six regions and the latest scores.
 
-Subscribes: image (sensor_msgs/Image; the launch files connect flow_heatmap, so the
-            flow heat map shows under the drawing), landmarks (FaceLandmarks) and
+Subscribes: image (sensor_msgs/Image, the camera's whole frame: the only node besides
+            face_detector that takes it), flow_heatmap (optical_flow's face patch with
+            the flow heat map, put back into the frame at FaceLandmarks.patch_box so that
+            the heat map shows under the drawing), landmarks (FaceLandmarks) and
             region_motion (RegionMotion), paired by exact header stamp; score and
             score_running (SymmetryScore) for the score panel; prompt (TaskPrompt), the task a
             `facesym session` asks of the patient, drawn as a banner along the bottom edge.
@@ -19,10 +21,17 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from facesym_ros.clinic.session_record import PROMPT_TOPIC, banner_text
 from facesym_ros.config.node_settings import AnnotatorNodeSettings, NodeQueueSettings
-from facesym_ros.core.annotate import annotate
+from facesym_ros.core.annotate import annotate, paste_patch
 from facesym_ros.core.scoring import RegionScore
 from facesym_ros.msg import FaceLandmarks, RegionMotion, SymmetryScore, TaskPrompt
-from facesym_ros.ros.conversions import bgr_to_compressed, bgr_to_image, msg_to_box, msg_to_landmarks, stamp_to_ns
+from facesym_ros.ros.conversions import (
+    PatchPlace,
+    bgr_to_compressed,
+    bgr_to_image,
+    msg_to_box,
+    msg_to_landmarks,
+    stamp_to_ns,
+)
 from facesym_ros.ros.node_base import (
     CONTROL_QUEUE_DEPTH,
     SettingsNode,
@@ -44,7 +53,8 @@ class AnnotatorNode(SettingsNode):
         self._prompt: TaskPrompt | None = None
         self._publisher = self.create_publisher(Image, 'annotated', image_qos(depth))
         self._compressed_publisher = self.create_publisher(CompressedImage, 'annotated/compressed', image_qos(depth))
-        self.subscribe_paired([(Image, 'image', image_qos(depth)), (FaceLandmarks, 'landmarks', pipeline_qos(depth)),
+        self.subscribe_paired([(Image, 'image', image_qos(depth)), (Image, 'flow_heatmap', image_qos(depth)),
+                               (FaceLandmarks, 'landmarks', pipeline_qos(depth)),
                                (RegionMotion, 'region_motion', pipeline_qos(depth))], self._draw, depth)
         self.create_subscription(SymmetryScore, 'score', self._on_score, latched_qos())
         self.create_subscription(SymmetryScore, 'score_running', self._on_score, pipeline_qos(CONTROL_QUEUE_DEPTH))
@@ -64,7 +74,7 @@ class AnnotatorNode(SettingsNode):
     def _on_score(self, msg: SymmetryScore) -> None:
         self._latest_score = msg
 
-    def _draw(self, image: Image, landmarks_msg: FaceLandmarks, motion: RegionMotion) -> None:
+    def _draw(self, image: Image, heatmap: Image, landmarks_msg: FaceLandmarks, motion: RegionMotion) -> None:
         raw = self._publisher.get_subscription_count() > 0
         compressed = self._compressed_publisher.get_subscription_count() > 0
         if not (raw or compressed):
@@ -72,6 +82,13 @@ class AnnotatorNode(SettingsNode):
         frame = self.frame_of(image)
         if frame is None:
             return
+        bgr = frame.bgr
+        place = PatchPlace.from_msg(landmarks_msg)
+        if place.box is not None:  # else no face, and an empty heat map
+            patch = self.frame_of(heatmap, place)
+            if patch is None:
+                return
+            bgr = paste_patch(bgr, patch.bgr, place.box)
         polygons = [(r.region, r.side, [(p.x, p.y) for p in r.polygon]) for r in motion.regions]
         scores, title, notes = (), 'no score yet', ()
         score = self._latest_score
@@ -81,7 +98,7 @@ class AnnotatorNode(SettingsNode):
             notes = tuple(score.quality_notes)
         if not landmarks_msg.face_found:
             notes = ('no face', *notes)
-        picture = annotate(frame.bgr, msg_to_box(landmarks_msg.face_box), msg_to_landmarks(landmarks_msg), polygons,
+        picture = annotate(bgr, msg_to_box(landmarks_msg.face_box), msg_to_landmarks(landmarks_msg), polygons,
                            scores=scores, title=title, notes=notes, banner=self._banner(frame.stamp_ns))
         if raw:
             self._publisher.publish(bgr_to_image(picture, image.header))

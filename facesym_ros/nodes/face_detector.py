@@ -4,6 +4,10 @@ Subscribes: image (sensor_msgs/Image, sensor-data QoS); trial_events (TrialEvent
             that the face of a trial is detected in its first frame, as the paper does,
             whatever frames (or restarts of this node) came before.
 Publishes:  faces (facesym_ros/FaceDetections), one per image, also when no face is found;
+            face_patch (sensor_msgs/Image, bgr8, sensor-data QoS), one per image: the part of
+            the image around the face (FaceDetections.patch_box), all that landmark_detector
+            and optical_flow need of it, so that only this node receives the whole frame;
+            0x0 when no face is found;
             /diagnostics (rate, processing time, face present, model loaded: the cascade).
 """
 
@@ -15,9 +19,10 @@ from sensor_msgs.msg import Image
 
 from facesym_ros.config.node_settings import NodeQueueSettings
 from facesym_ros.core.detection import DetectorSettings, FaceTrack, FaceTracker, HaarFaceDetector, TrackState
+from facesym_ros.core.pipeline import face_patch_of
 from facesym_ros.core.trials import TrialController, TrialError
 from facesym_ros.msg import FaceDetections, TrialEvent
-from facesym_ros.ros.conversions import mark_of, stamp_to_ns, track_to_msg
+from facesym_ros.ros.conversions import PatchPlace, bgr_to_image, empty_image, mark_of, stamp_to_ns, track_to_msg
 from facesym_ros.ros.node_base import (
     KEY_FACE,
     KEY_MODEL,
@@ -41,6 +46,7 @@ class FaceDetectorNode(SettingsNode):
         self._face_present: bool | None = None
         depth = self.settings(NodeQueueSettings).queue_size
         self._publisher = self.create_publisher(FaceDetections, 'faces', pipeline_qos(depth))
+        self._patch_publisher = self.create_publisher(Image, 'face_patch', image_qos(depth))
         self.create_subscription(Image, 'image', self.timed(self._on_image), image_qos(depth))
         self.create_subscription(TrialEvent, 'trial_events', self._on_trial_event, latched_qos())
 
@@ -76,7 +82,11 @@ class FaceDetectorNode(SettingsNode):
             self.get_logger().error(str(error), throttle_duration_sec=WARN_PERIOD)
             track = FaceTrack(TrackState.NO_FACE, None, (), -1)
         self._face_present = track.state != TrackState.NO_FACE
-        self._publisher.publish(track_to_msg(track, msg.header, self._tracker.detector.name))
+        patch = face_patch_of(frame, track)
+        place = PatchPlace.of(patch, frame.width, frame.height)
+        self._patch_publisher.publish(bgr_to_image(patch.bgr, msg.header) if patch is not None
+                                      else empty_image(msg.header))
+        self._publisher.publish(track_to_msg(track, msg.header, self._tracker.detector.name, place))
         if track.state == TrackState.NO_FACE:
             self.get_logger().warning('no face in the image', throttle_duration_sec=WARN_PERIOD)
         elif track.faces_in_image > 1:

@@ -1,7 +1,8 @@
 """landmark_detector: 68 facial landmarks of the scored face.
 
-Subscribes: image (sensor_msgs/Image, sensor-data QoS) and faces (FaceDetections),
-            paired by exact header stamp.
+Subscribes: face_patch (sensor_msgs/Image, sensor-data QoS: face_detector's patch of the
+            image around the face) and faces (FaceDetections, which says where the patch
+            lies), paired by exact header stamp; never the whole frame.
 Publishes:  landmarks (facesym_ros/FaceLandmarks), one per paired image;
             /diagnostics (rate, processing time, unpaired frames, face present, model loaded).
 """
@@ -17,7 +18,7 @@ from facesym_ros.core.landmarks import LandmarkBackend
 from facesym_ros.core.landmarks.factory import LandmarkSettings, make_landmark_backend
 from facesym_ros.core.pipeline import predict_landmarks
 from facesym_ros.msg import FaceDetections, FaceLandmarks
-from facesym_ros.ros.conversions import landmarks_to_msg, msg_to_track
+from facesym_ros.ros.conversions import PatchPlace, landmarks_to_msg, msg_to_track
 from facesym_ros.ros.node_base import KEY_FACE, KEY_MODEL, SettingsNode, image_qos, pipeline_qos, spin_node, yes_no
 
 
@@ -33,8 +34,8 @@ class LandmarkDetectorNode(SettingsNode):
         self._use_candidate()
         depth = self.settings(NodeQueueSettings).queue_size
         self._publisher = self.create_publisher(FaceLandmarks, 'landmarks', pipeline_qos(depth))
-        self.subscribe_paired([(Image, 'image', image_qos(depth)), (FaceDetections, 'faces', pipeline_qos(depth))],
-                              self._process, depth)
+        self.subscribe_paired([(Image, 'face_patch', image_qos(depth)),
+                               (FaceDetections, 'faces', pipeline_qos(depth))], self._process, depth)
 
     def check_settings(self, settings: dict) -> None:
         """Load the model now, so that a bad backend or model path is rejected and the old model kept."""
@@ -60,14 +61,16 @@ class LandmarkDetectorNode(SettingsNode):
         return [(KEY_FACE, yes_no(self._face_present)), (KEY_MODEL, yes_no(loaded)),
                 ('model', self._backend.name if loaded else '')]
 
-    def _process(self, image: Image, faces: FaceDetections) -> None:
-        frame = self.frame_of(image)
-        if frame is None:
-            return
-        track = msg_to_track(faces)
-        landmarks = predict_landmarks(self._backend, frame, track)
+    def _process(self, patch_msg: Image, faces: FaceDetections) -> None:
+        track, place = msg_to_track(faces), PatchPlace.from_msg(faces)
+        landmarks = None
+        if place.box is not None:  # else no face: an empty patch
+            patch = self.frame_of(patch_msg, place)
+            if patch is None:
+                return
+            landmarks = predict_landmarks(self._backend, patch, track)
         self._face_present = landmarks is not None
-        self._publisher.publish(landmarks_to_msg(landmarks, track, image.header))
+        self._publisher.publish(landmarks_to_msg(landmarks, track, patch_msg.header, place))
 
 
 def main(args: list[str] | None = None) -> int:

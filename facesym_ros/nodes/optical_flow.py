@@ -1,14 +1,16 @@
 """optical_flow: Farneback flow in the face crop and the per-frame motion of the six regions.
 
-Subscribes: image (sensor_msgs/Image, sensor-data QoS) and landmarks (FaceLandmarks),
-            paired by exact header stamp; trial_events (TrialEvent) to anchor the
-            regions at the first frame of each trial.
+Subscribes: face_patch (sensor_msgs/Image, sensor-data QoS: face_detector's patch of the
+            image around the face) and landmarks (FaceLandmarks, which says where the
+            patch lies), paired by exact header stamp; never the whole frame;
+            trial_events (TrialEvent) to anchor the regions at the first frame of each trial.
 Publishes:  region_motion (facesym_ros/RegionMotion), one per paired image;
-            flow_heatmap (sensor_msgs/Image): the image with the thresholded flow
-            magnitude over the face (paper Fig. 4), one per paired image, while subscribed;
+            flow_heatmap (sensor_msgs/Image): the face patch with the thresholded flow
+            magnitude over the face crop (paper Fig. 4; at FaceLandmarks.patch_box in the
+            image, 0x0 without a face), one per paired image, while subscribed;
             image_markers (visualization_msgs/ImageMarker): the landmarks and the six
             region outlines, MARKERS_PER_FRAME per paired image with its header, while
-            subscribed (Foxglove draws them over image_raw or flow_heatmap);
+            subscribed (Foxglove draws them over image_raw);
             /diagnostics (rate, processing time, unpaired frames, face present).
 """
 
@@ -23,14 +25,18 @@ from facesym_ros.config.node_settings import NodeQueueSettings, OpticalFlowNodeS
 from facesym_ros.core.annotate import flow_heatmap
 from facesym_ros.core.detection import TrackState
 from facesym_ros.core.flow import FlowSettings, RegionMotionEstimator
+from facesym_ros.core.frame import Frame
 from facesym_ros.core.trials import TrialController, TrialError
 from facesym_ros.msg import FaceLandmarks, RegionMotion, TrialEvent
 from facesym_ros.ros.conversions import (
+    PatchPlace,
     bgr_to_image,
+    empty_image,
     mark_of,
     motion_to_msg,
     msg_to_box,
     msg_to_landmarks,
+    stamp_to_ns,
 )
 from facesym_ros.ros.markers import MARKERS_PER_FRAME, image_markers
 from facesym_ros.ros.node_base import (
@@ -57,8 +63,8 @@ class OpticalFlowNode(SettingsNode):
         self._marker_publisher = self.create_publisher(ImageMarker, 'image_markers',
                                                        pipeline_qos(depth * MARKERS_PER_FRAME))
         self._face_present: bool | None = None
-        self.subscribe_paired([(Image, 'image', image_qos(depth)), (FaceLandmarks, 'landmarks', pipeline_qos(depth))],
-                              self._process, depth)
+        self.subscribe_paired([(Image, 'face_patch', image_qos(depth)),
+                               (FaceLandmarks, 'landmarks', pipeline_qos(depth))], self._process, depth)
         self.create_subscription(TrialEvent, 'trial_events', self._on_trial_event, latched_qos())
 
     def settings_changed(self, previous: dict) -> None:
@@ -79,9 +85,13 @@ class OpticalFlowNode(SettingsNode):
             self.get_logger().warning(f'trial_events: {error}')
 
     def _process(self, image: Image, landmarks_msg: FaceLandmarks) -> None:
-        frame = self.frame_of(image)
-        if frame is None:
-            return
+        place = PatchPlace.from_msg(landmarks_msg)
+        if place.box is None:  # no face: an empty patch
+            frame = Frame.without_pixels(stamp_to_ns(image.header.stamp), place.image_size)
+        else:
+            frame = self.frame_of(image, place)
+            if frame is None:
+                return
         self._trials.before_frame(frame.stamp_ns)
         landmarks = msg_to_landmarks(landmarks_msg)
         if landmarks is not None:
@@ -94,8 +104,9 @@ class OpticalFlowNode(SettingsNode):
         self._motion_publisher.publish(motion_msg)
         settings = self.settings(OpticalFlowNodeSettings)
         if settings.publish_heatmap and self._heatmap_publisher.get_subscription_count() > 0:
-            picture = flow_heatmap(frame.bgr, motion, settings.heatmap_max)
-            self._heatmap_publisher.publish(bgr_to_image(picture, image.header))
+            self._heatmap_publisher.publish(
+                bgr_to_image(flow_heatmap(frame, motion, settings.heatmap_max), image.header) if frame.bgr.size
+                else empty_image(image.header))
         if settings.publish_markers and self._marker_publisher.get_subscription_count() > 0:
             for marker in image_markers(image.header, landmarks_msg, motion_msg):
                 self._marker_publisher.publish(marker)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import cv2
@@ -22,6 +23,7 @@ from std_msgs.msg import Header
 from facesym_ros.core import flow as core_flow
 from facesym_ros.core import scoring as core_scoring
 from facesym_ros.core.detection import Detection, FaceTrack, TrackState
+from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Box, Landmarks
 from facesym_ros.core.scoring import Quality, QualityFlag, ScoreResult, TrialLabels
 from facesym_ros.core.timebase import NS_PER_SECOND
@@ -148,11 +150,39 @@ def msg_to_box(msg: PixelBox) -> Box | None:
     return Box(int(msg.x), int(msg.y), int(msg.width), int(msg.height))
 
 
-def track_to_msg(track: FaceTrack, header: Header, detector: str) -> FaceDetections:
-    return FaceDetections(
+def empty_image(header: Header) -> Image:
+    """A 0x0 bgr8 image: the face_patch of a frame without a face (one message a frame, so stamps pair)."""
+    return Image(header=header, height=0, width=0, encoding='bgr8', is_bigendian=False, step=0)
+
+
+@dataclass(frozen=True)
+class PatchPlace:
+    """Where a stamp's face_patch lies in its source image (FaceDetections and FaceLandmarks carry it)."""
+
+    box: Box | None
+    """The patch's pixels in the image; None: no face, so an empty patch."""
+    image_size: tuple[int, int]
+
+    @classmethod
+    def of(cls, patch: Frame | None, image_width: int, image_height: int) -> PatchPlace:
+        return cls(None if patch is None else patch.extent, (image_width, image_height))
+
+    @classmethod
+    def from_msg(cls, msg: FaceDetections | FaceLandmarks) -> PatchPlace:
+        return cls(msg_to_box(msg.patch_box), (int(msg.image_width), int(msg.image_height)))
+
+    def fill(self, msg: FaceDetections | FaceLandmarks) -> None:
+        msg.patch_box = box_to_msg(self.box)
+        msg.image_width, msg.image_height = self.image_size
+
+
+def track_to_msg(track: FaceTrack, header: Header, detector: str, place: PatchPlace) -> FaceDetections:
+    msg = FaceDetections(
         header=header, detector=detector,
         faces=[DetectedFace(box=box_to_msg(d.box), confidence=d.confidence) for d in track.detections],
         selected=track.selected, tracked_box=box_to_msg(track.box), state=int(track.state))
+    place.fill(msg)
+    return msg
 
 
 def msg_to_track(msg: FaceDetections) -> FaceTrack:
@@ -160,9 +190,11 @@ def msg_to_track(msg: FaceDetections) -> FaceTrack:
     return FaceTrack(TrackState(msg.state), msg_to_box(msg.tracked_box), detections, int(msg.selected))
 
 
-def landmarks_to_msg(landmarks: Landmarks | None, track: FaceTrack, header: Header) -> FaceLandmarks:
+def landmarks_to_msg(landmarks: Landmarks | None, track: FaceTrack, header: Header,
+                     place: PatchPlace) -> FaceLandmarks:
     msg = FaceLandmarks(header=header, layout=FaceLandmarks.LAYOUT_IBUG68, face_box=box_to_msg(track.box),
                         track_state=int(track.state), faces_in_image=track.faces_in_image)
+    place.fill(msg)
     if landmarks is None:
         return msg
     msg.face_found = True

@@ -152,9 +152,9 @@ class FoxgloveRelay(Node):
 
 def layout() -> fl.Layout:
     """The Foxglove layout of the view: the annotated raw image and heat map over the running and final scores."""
-    def image(topic: str, title: str) -> fl.ImagePanel:
+    def image(topic: str, title: str, annotated: bool) -> fl.ImagePanel:
         return fl.ImagePanel(title=title, config=fl.ImageConfig(image_mode=fl.ImageModeConfig(
-            image_topic=topic, annotations={ANNOTATIONS: fl.ImageAnnotationSettings(visible=True)})))
+            image_topic=topic, annotations={ANNOTATIONS: fl.ImageAnnotationSettings(visible=annotated)})))
 
     def plot(topic: str, title: str) -> fl.PlotPanel:
         return fl.PlotPanel(title=title, config=fl.PlotConfig(show_legend=True, min_y_value=0.0, max_y_value=1.0,
@@ -164,8 +164,9 @@ def layout() -> fl.Layout:
 
     return fl.Layout(content=fl.SplitContainer(direction='column', items=[
         fl.SplitItem(proportion=2, content=fl.SplitContainer(direction='row', items=[
-            fl.SplitItem(content=image(f'/{IMAGE_TOPICS[0]}', 'camera, landmarks and regions')),
-            fl.SplitItem(content=image(f'/{IMAGE_TOPICS[1]}', 'flow heat map'))])),
+            fl.SplitItem(content=image(f'/{IMAGE_TOPICS[0]}', 'camera, landmarks and regions', True)),
+            # the heat map is of the face patch only: the markers, in image pixels, would not fit it
+            fl.SplitItem(content=image(f'/{IMAGE_TOPICS[1]}', 'flow heat map (face patch)', False))])),
         fl.SplitItem(proportion=1, content=fl.SplitContainer(direction='row', items=[
             fl.SplitItem(content=plot(f'/{SCORE_TOPICS[1]}', 'running symmetry score (SS)')),
             fl.SplitItem(content=plot(f'/{SCORE_TOPICS[0]}', 'final symmetry score (SS) per trial'))]))]))

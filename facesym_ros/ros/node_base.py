@@ -39,7 +39,7 @@ from facesym_ros.config.node_settings import DiagnosticsSettings
 from facesym_ros.config.registry import DIAGNOSTICS_TOPIC
 from facesym_ros.config.registry import node as registered_node
 from facesym_ros.core.frame import Frame
-from facesym_ros.ros.conversions import ImageConversionError, image_to_bgr, stamp_to_ns
+from facesym_ros.ros.conversions import ImageConversionError, PatchPlace, image_to_bgr, stamp_to_ns
 
 S = TypeVar('S')
 WARN_PERIOD = 5.0
@@ -148,10 +148,17 @@ class SettingsNode(Node):
     def settings_changed(self, previous: dict[type, Any]) -> None:
         """Called after accepted parameter changes; self.settings() already holds the new values."""
 
-    def frame_of(self, image: Any) -> Frame | None:
-        """The core's Frame of an image message; None, with a warning, for an image it cannot read (counted)."""
+    def frame_of(self, image: Any, place: PatchPlace | None = None) -> Frame | None:
+        """The core's Frame of an image message, or of a face_patch at its place in the image; None, with a
+        warning, for an image it cannot read (counted)."""
         try:
-            return Frame.from_bgr(image_to_bgr(image), stamp_to_ns(image.header.stamp))
+            bgr = image_to_bgr(image)
+            if place is None:
+                return Frame.from_bgr(bgr, stamp_to_ns(image.header.stamp))
+            if place.box is None or bgr.shape[:2] != (place.box.height, place.box.width):
+                raise ValueError(f'the face patch is {bgr.shape[1]}x{bgr.shape[0]}, its place {place.box}')
+            return Frame.from_bgr(bgr, stamp_to_ns(image.header.stamp), origin=(place.box.x, place.box.y),
+                                  image_size=place.image_size)
         except (ImageConversionError, ValueError) as error:
             self._unreadable += 1
             self.get_logger().warning(f'skipping image: {error}', throttle_duration_sec=WARN_PERIOD)

@@ -25,6 +25,7 @@ from facesym_ros.msg import (
 
 HEADER = Header(stamp=Time(sec=1732000000, nanosec=123456789), frame_id='rig_camera')
 BOX = PixelBox(x=195, y=89, width=198, height=198)
+PATCH = PixelBox(x=146, y=40, width=296, height=296)
 
 
 def samples() -> dict[str, object]:
@@ -39,11 +40,12 @@ def samples() -> dict[str, object]:
             header=HEADER, detector='haar:haarcascade_frontalface_default.xml',
             faces=[DetectedFace(box=BOX, confidence=7.25),
                    DetectedFace(box=PixelBox(x=10, y=12, width=60, height=61), confidence=2.5)],
-            selected=0, tracked_box=BOX, state=FaceDetections.STATE_REDETECTED),
+            selected=0, tracked_box=BOX, state=FaceDetections.STATE_REDETECTED, patch_box=PATCH,
+            image_width=640, image_height=480),
         'face_landmarks': FaceLandmarks(
             header=HEADER, face_found=True, layout=FaceLandmarks.LAYOUT_IBUG68, backend='san', face_box=BOX,
-            track_state=FaceDetections.STATE_TRACKED, faces_in_image=2, points=points,
-            confidence=[0.5 + i / 256 for i in range(68)]),
+            track_state=FaceDetections.STATE_TRACKED, faces_in_image=2, patch_box=PATCH, image_width=1280,
+            image_height=720, points=points, confidence=[0.5 + i / 256 for i in range(68)]),
         'region_side_motion': RegionSideMotion(region='cheek', side='left', magnitude_sum=123.456, pixel_count=6761,
                                                mean_magnitude=123.456 / 6761, polygon=polygon),
         'region_motion': RegionMotion(

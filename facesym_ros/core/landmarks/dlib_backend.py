@@ -47,9 +47,10 @@ class DlibLandmarkBackend:
             raise ValueError(f'{path} is not a dlib shape predictor model ({error})') from None
 
     def predict(self, frame: Frame, box: Box) -> Landmarks:
+        ox, oy = frame.origin  # the box and the points are in image pixels; a face patch starts at its origin
         shape = self._predictor(
-            frame.gray, dlib.rectangle(box.x, box.y, box.x2 - 1, box.y2 - 1))
+            frame.gray, dlib.rectangle(box.x - ox, box.y - oy, box.x2 - 1 - ox, box.y2 - 1 - oy))
         if shape.num_parts != 68:
             raise ValueError(f'the dlib model predicts {shape.num_parts} points, not 68')
-        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        points = np.array([(p.x + ox, p.y + oy) for p in shape.parts()], dtype=np.float32)
         return Landmarks(points=points, confidence=None, backend=self.name)

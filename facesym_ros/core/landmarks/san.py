@@ -50,8 +50,11 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from facesym_ros.core.frame import Frame
+from facesym_ros.core.frame import PATCH_MARGIN, Frame
 from facesym_ros.core.geometry import IBUG68_POINT_COUNT, Box, Landmarks
+
+MAX_BOX_EXPAND = round(PATCH_MARGIN - 0.05, 2)
+"""The largest pre_crop_expand whose crop (rounded outwards) stays inside the face patch."""
 
 BELIEF_MAPS = IBUG68_POINT_COUNT + 1
 """68 landmark maps and a background map, the last channel."""
@@ -209,6 +212,9 @@ class SanInputSettings:
                                  f'of at least {2 * STRIDE}')
         if not isinstance(expand, int | float) or expand < 0:
             raise ValueError(f"the checkpoint's pre_crop_expand={expand!r} is not a fraction >= 0")
+        if expand > MAX_BOX_EXPAND:
+            raise ValueError(f"the checkpoint's pre_crop_expand={expand!r} reaches beyond the face patch the "
+                             f'landmarks see (at most {MAX_BOX_EXPAND})')
         if not isinstance(radius, int) or radius < 1:
             raise ValueError(f"the checkpoint's argmax_size={radius!r} is not an integer >= 1")
         settings = cls(input_width=width, input_height=height, box_expand=float(expand), refine_radius=radius)
@@ -401,7 +407,7 @@ class SanLandmarkBackend:
         s = self.settings
         window = crop_window(box, frame.width, frame.height, s.box_expand)
         with torch.inference_mode():
-            image = preprocess(frame.bgr, window, s.input_width, s.input_height, self.device)
+            image = preprocess(frame.bgr, frame.local(window), s.input_width, s.input_height, self.device)
             maps = self.network(image)[0, :IBUG68_POINT_COUNT]
             return maps.float().cpu().numpy(), window
 
