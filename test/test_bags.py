@@ -225,6 +225,15 @@ def test_a_bag_without_an_image_topic_gets_a_clear_error(tmp_path):
     assert result.returncode == 2 and 'not an image' in result.stderr
 
 
+def test_a_recorded_face_patch_is_never_taken_for_the_camera(tmp_path, clip):
+    bag = tmp_path / 'patch-only'
+    write_image_bag(bag, [image[100:300, 200:400] for image in clip[:3]], FRAME_RATE, topic='/face_patch')
+    result = facesym('score-bag', bag, '--quiet')
+    assert result.returncode == 2 and 'no image topic' in result.stderr
+    result = facesym('score-bag', bag, '--topic', 'face_patch', '--quiet')
+    assert result.returncode == 2 and 'only the face patch' in result.stderr
+
+
 def test_an_unknown_encoding_is_named_and_readable_frames_are_still_scored(tmp_path, clip):
     store = typestore()
     image_type = store.types['sensor_msgs/msg/Image']

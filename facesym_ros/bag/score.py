@@ -54,6 +54,8 @@ from facesym_ros.ros.conversions import (
 TRIAL_EVENT_TYPE = 'facesym_ros/msg/TrialEvent'
 # Images this package draws itself; never the input when a camera topic is there too.
 DERIVED_IMAGE_TOPICS = ('flow_heatmap', 'annotated')
+FACE_PATCH_TOPIC = 'face_patch'
+"""face_detector's cut-out of the frame around the face; never the input."""
 # What --output-bag adds, under its namespace.
 DERIVED_TOPIC_TYPES = {'faces': 'facesym_ros/msg/FaceDetections', 'landmarks': 'facesym_ros/msg/FaceLandmarks',
                        'region_motion': 'facesym_ros/msg/RegionMotion', 'annotated': 'sensor_msgs/msg/Image',
@@ -99,7 +101,9 @@ class BagScore:
 
 def pick_image_topic(bag: BagContents, requested: str | None) -> Topic:
     """The camera image topic: the one asked for, or the only candidate, or the one named image_raw."""
-    images = [topic for topic in bag.topics.values() if topic.msgtype in IMAGE_TYPES]
+    # face_detector's face_patch holds only the part of the frame around the face: never a camera
+    images = [topic for topic in bag.topics.values()
+              if topic.msgtype in IMAGE_TYPES and topic.name.rsplit('/', 1)[-1] != FACE_PATCH_TOPIC]
     if requested is not None:
         topic = bag.topics.get(requested) or bag.topics.get('/' + requested.lstrip('/'))
         if topic is None:
@@ -107,6 +111,8 @@ def pick_image_topic(bag: BagContents, requested: str | None) -> Topic:
                            f'{", ".join(t.name for t in images) or "none"}')
         if topic.msgtype not in IMAGE_TYPES:
             raise BagError(f'{bag.path}: {topic.name} holds {topic.msgtype}, not an image ({" or ".join(IMAGE_TYPES)})')
+        if topic.name.rsplit('/', 1)[-1] == FACE_PATCH_TOPIC:
+            raise BagError(f'{bag.path}: {topic.name} holds only the face patch, not the camera\'s frames')
         return topic
     if not images:
         listed = ', '.join(f'{t.name} ({t.msgtype})' for t in bag.topics.values()) or 'none'

@@ -5,8 +5,9 @@ the parameter file (config/facesym.yaml), the launch file, `facesym bringup`
 and the demo all read this list. Nodes use relative topic names; the
 remappings wire them up (image_pipeline style: a node that takes the camera's
 frames subscribes to `image`; only face_detector and the annotator do, the
-landmark and flow nodes take face_detector's `face_patch`). Besides its `publishes`, every node reports its health on the
-absolute `/diagnostics` (DIAGNOSTICS_TOPIC), as ROS nodes do.
+landmark and flow nodes take face_detector's `face_patch`). Besides its
+`publishes`, every node reports its health on the absolute `/diagnostics`
+(DIAGNOSTICS_TOPIC), as ROS nodes do.
 
 Standard library only: setup.py and CMake read it before anything is
 installed (`python3 facesym_ros/config/registry.py` prints the executables).

@@ -1,0 +1,95 @@
+"""The face patch: only face_detector and the annotator take the whole frame, and the numbers do not change.
+
+face_detector sends landmark_detector and optical_flow the frame cut to the face box grown by PATCH_MARGIN;
+boxes, points and regions stay in the whole image's pixels. These tests check that the landmarks, the
+region motion and the heat map computed on the patch are those computed on the whole frame, bit for bit,
+at the sample's size and twice it, and that in the live graph no node but those two subscribes to the camera.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from facesym_ros.config.files import SAMPLE_VIDEO
+from facesym_ros.core.annotate import flow_heatmap, paste_patch
+from facesym_ros.core.detection import DetectorSettings, FaceTracker, HaarFaceDetector
+from facesym_ros.core.flow import FlowSettings, RegionMotionEstimator
+from facesym_ros.core.frame import PATCH_MARGIN, Frame
+from facesym_ros.core.geometry import Box
+from facesym_ros.core.landmarks.dlib_backend import DlibLandmarkBackend
+from facesym_ros.core.pipeline import FacePipeline
+from facesym_ros.core.video import FrameSource
+
+FRAMES = 24
+
+
+def sample_frames(scale: int) -> list[Frame]:
+    frames = list(FrameSource.open(SAMPLE_VIDEO).frames())[:FRAMES]
+    if scale == 1:
+        return frames
+    return [Frame.from_bgr(cv2.resize(f.bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC), f.stamp_ns)
+            for f in frames]
+
+
+@pytest.mark.parametrize('scale', [1, 2])
+def test_landmarks_motion_and_heat_map_on_the_patch_equal_those_on_the_whole_frame(scale):
+    frames = sample_frames(scale)
+    pipeline = FacePipeline()  # cuts the patch, as the live graph does
+    landmarks = DlibLandmarkBackend()
+    tracker = FaceTracker(HaarFaceDetector(DetectorSettings()))
+    whole = RegionMotionEstimator(FlowSettings(), landmarks.name)
+    flows = coloured = 0
+    for frame in frames:
+        result = pipeline.process(frame)
+        track = tracker.update(frame.gray)
+        assert track == result.track
+        points = landmarks.predict(frame, track.box)  # on the whole frame
+        np.testing.assert_array_equal(result.landmarks.points, points.points)
+        motion = whole.update(frame, track.state, track.box, track.faces_in_image, points)
+        for field in ('flow_valid', 'crop_box', 'crop_mean_magnitude', 'threshold', 'magnitude_scale'):
+            assert getattr(result.motion, field) == getattr(motion, field), field
+        assert [(s.magnitude_sum, s.pixel_count) for s in result.motion.regions] == [
+            (s.magnitude_sum, s.pixel_count) for s in motion.regions]
+        patch = result.patch
+        assert patch.extent == track.box.expanded(PATCH_MARGIN).clipped(frame.width, frame.height)
+        assert (patch.width, patch.height) == (frame.width, frame.height)
+        if motion.flow_valid:
+            flows += 1
+            # the heat map drawn on the patch (optical_flow) and put back into the frame (annotator)
+            pasted = paste_patch(frame.bgr, flow_heatmap(patch, result.motion, 2.0), patch.extent)
+            drawn = flow_heatmap(frame, motion, 2.0)
+            np.testing.assert_array_equal(pasted, drawn)
+            coloured += not np.array_equal(drawn, frame.bgr)  # (the clip's first frames stand still)
+    assert flows == FRAMES - 1 and coloured >= FRAMES // 2
+
+
+def test_a_patch_is_clipped_at_the_image_edge_and_knows_its_place():
+    image = np.random.default_rng(3).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    frame = Frame.from_bgr(image, 7)
+    patch = frame.face_patch(Box(120, 80, 40, 40))  # in the bottom-right corner: grown by 10 px, clipped
+    assert patch.extent == Box(110, 70, 50, 50) and patch.origin == (110, 70)
+    assert (patch.width, patch.height, patch.stamp_ns) == (160, 120, 7)
+    np.testing.assert_array_equal(patch.gray, frame.gray[70:, 110:])
+    assert patch.local(Box(120, 80, 40, 40)) == Box(10, 10, 40, 40)
+    with pytest.raises(ValueError, match='not inside'):
+        patch.local(Box(100, 80, 40, 40))
+    with pytest.raises(ValueError, match='does not fit'):
+        Frame.from_bgr(image[:50, :50], 7, origin=(120, 80), image_size=(160, 120))
+    with pytest.raises(ValueError, match='outside'):
+        frame.face_patch(Box(200, 200, 10, 10))
+
+
+def test_only_face_detector_and_the_annotator_take_the_camera_frames(live_graph):
+    graph, client = live_graph()  # every node, the annotator too
+    graph.start()
+    client.wait_for_graph(graph.specs, timeout=120)
+
+    def subscribers(topic: str) -> set[str]:
+        return {info.node_name for info in client.get_subscriptions_info_by_topic(topic)}
+
+    assert subscribers('/image_raw') == {'face_detector', 'annotator'}
+    assert subscribers('/face_patch') == {'landmark_detector', 'optical_flow'}
+    assert {info.node_name for info in client.get_publishers_info_by_topic('/face_patch')} == {'face_detector'}
+    assert 'annotator' in subscribers('/flow_heatmap')
