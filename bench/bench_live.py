@@ -52,7 +52,7 @@ from sensor_msgs.msg import Image
 from bench.frames import large_face_frames, letterboxed_frames, write_folder
 from facesym_ros.config.files import default_params_file
 from facesym_ros.config.params import load_params_file, pipeline_config
-from facesym_ros.config.registry import NODES, SOURCE_NODE
+from facesym_ros.config.registry import NODES, SOURCE_NODE, camera_subscribers
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.scoring import ScoreResult
@@ -158,9 +158,8 @@ def max_difference(live: SymmetryScore, offline: ScoreResult) -> float:
 def run(folder: Path, images: list[np.ndarray], count: int, rate: float, *, all_nodes: bool, log: Path) -> Figures:
     """One case: a trial over the first `count` frames of the folder (which holds more), scored live."""
     specs = [spec for spec in NODES if all_nodes or not spec.viewer_only]
-    image_subscribers = sum(1 for spec in specs if 'image' in spec.subscribes and spec.topic('image') == 'image_raw')
-    overrides = {SOURCE_NODE: {'source': str(folder), 'frame_rate': repr(rate),
-                               'wait_for_subscribers': str(image_subscribers + 1)},
+    overrides = {SOURCE_NODE: {'source': str(folder), 'frame_rate': repr(rate),  # + the bench's own subscription
+                               'wait_for_subscribers': str(camera_subscribers(specs) + 1)},
                  'symmetry_scorer': {'running_period': '0.0', 'nominal_frame_rate': repr(rate)}}
     total = len(images)
     with log.open('w') as output:

@@ -22,6 +22,7 @@ from facesym_ros.bag.storage import Topic as BagTopic
 from facesym_ros.bag.storage import add_topic, create_writer, open_bag, typestore, write_image_bag
 from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.config.params import load_params_file, pipeline_config
+from facesym_ros.config.registry import NODES, camera_subscribers
 from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.video import FrameSource
 from facesym_ros.msg import RegionScore, SymmetryScore, TrialEvent
@@ -340,7 +341,8 @@ def test_recorded_replayed_and_offline_scores_agree(live_graph, tmp_path):
     try:
         wait_for_line(recorder, 'waiting for publishers')
         graph, client = live_graph(overrides={'image_source': {
-            'source': 'sample', 'wait_for_subscribers': '4', 'frame_rate': '15.0'}})  # 3 nodes + the recorder
+            'source': 'sample', 'wait_for_subscribers': str(camera_subscribers(NODES) + 1),  # + the recorder
+            'frame_rate': '15.0'}})
         live = msg_to_score(run_source_trial(graph, client, expected_frames=72))
         time.sleep(1.0)
         graph.stop()

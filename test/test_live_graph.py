@@ -20,6 +20,7 @@ from std_msgs.msg import Header
 
 from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.config.params import load_params_file, pipeline_config
+from facesym_ros.config.registry import NODES, camera_subscribers
 from facesym_ros.core.flow import FlowSettings
 from facesym_ros.core.pipeline import PipelineSettings, score_sequence
 from facesym_ros.core.scoring import QualityFlag
@@ -30,7 +31,7 @@ from facesym_ros.ros.graph_client import run_source_trial
 from facesym_ros.ros.node_base import image_qos, pipeline_qos
 from helpers.ros import spin_call
 
-SOURCE = {'wait_for_subscribers': '3', 'frame_rate': '15.0'}
+SOURCE = {'wait_for_subscribers': str(camera_subscribers(NODES)), 'frame_rate': '15.0'}
 
 
 def test_live_score_equals_offline_score_on_the_same_frames(live_graph):
@@ -65,7 +66,8 @@ def test_the_final_score_waits_for_every_frame_of_a_lagging_chain(live_graph):
     slow = {'iterations': '30', 'winsize': '31'}
     deep = {'queue_size': '100'}
     graph, client = live_graph(overrides={
-        'image_source': {'source': 'sample', 'wait_for_subscribers': '4', 'frame_rate': '30.0', **deep},
+        'image_source': {'source': 'sample', 'wait_for_subscribers': str(camera_subscribers(NODES) + 1),  # + ours
+                         'frame_rate': '30.0', **deep},
         'face_detector': deep, 'landmark_detector': deep, 'optical_flow': {**slow, **deep}})
     images: list[int] = []
     client.create_subscription(Image, 'image_raw', lambda msg: images.append(msg.header.stamp.sec), image_qos(100))

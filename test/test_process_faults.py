@@ -291,7 +291,7 @@ def test_a_node_that_keeps_dying_is_restarted_with_backoff_then_given_up(tmp_pat
 def test_a_trial_whose_face_detector_died_says_how_much_of_it_its_frames_cover(live_graph):
     """face_detector killed during a trial and not back before the stop: the score says that its frames end early,
     with the seconds they cover, not only the frames missing between the ones that came."""
-    source = {'source': 'sample', 'loop': 'true', 'frame_rate': str(FRAME_RATE), 'wait_for_subscribers': '3'}
+    source = {'source': 'sample', 'loop': 'true', 'frame_rate': str(FRAME_RATE), 'wait_for_subscribers': '1'}  # fd
     graph, client = live_graph(names=[name for name in NODE_NAMES if name != 'annotator'],
                                overrides={SOURCE_NODE: source})
     chain = [spec for spec in graph.specs if spec.name != SOURCE_NODE]

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from facesym_ros.config.files import SAMPLE_VIDEO
+from facesym_ros.config.registry import NODES, camera_subscribers
 from facesym_ros.core.detection import (
     Detection,
     DetectorSettings,
@@ -188,7 +189,8 @@ def test_facesym_score_takes_the_patient_region(two_faces_folder, tmp_path, alon
 
 def test_the_live_graph_counts_and_scores_like_the_offline_pipeline(live_graph, two_faces_folder, two_faces):
     graph, client = live_graph(overrides={'image_source': {
-        'source': str(two_faces_folder), 'wait_for_subscribers': '3', 'frame_rate': '15.0'}})
+        'source': str(two_faces_folder), 'wait_for_subscribers': str(camera_subscribers(NODES)),
+        'frame_rate': '15.0'}})
     live = msg_to_score(run_source_trial(graph, client, expected_frames=72))
     offline, _ = scored(two_faces)
     assert live.frame_count == 72

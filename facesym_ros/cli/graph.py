@@ -12,7 +12,7 @@ from facesym_ros.cli.common import add_params_argument
 from facesym_ros.config.files import SAMPLE_VIDEO, default_params_file
 from facesym_ros.config.node_settings import RespawnSettings
 from facesym_ros.config.params import load_params_file
-from facesym_ros.config.registry import IMAGE_TOPIC, NO_SOURCE, NODE_NAMES, SOURCE_NODE, select
+from facesym_ros.config.registry import IMAGE_TOPIC, NO_SOURCE, NODE_NAMES, SOURCE_NODE, camera_subscribers, select
 from facesym_ros.core.report import format_table
 from facesym_ros.core.video import FrameSource
 
@@ -110,8 +110,8 @@ def demo_command(args: argparse.Namespace) -> int:
     source = args.source or 'sample'
     expected = FrameSource.open(SAMPLE_VIDEO if source == 'sample' else source).frame_count
     overrides = source_overrides(source, args.frame_rate)
-    overrides[SOURCE_NODE]['wait_for_subscribers'] = '3'
     specs = [spec for spec in select(None) if not (spec.viewer_only and args.no_annotator)]
+    overrides[SOURCE_NODE]['wait_for_subscribers'] = str(camera_subscribers(specs))
     refuse_second_graph(specs, '', RespawnSettings().graph_check_seconds)
     log = open(args.log, 'w') if args.log else None  # noqa: SIM115 - closed below
     rclpy.init()

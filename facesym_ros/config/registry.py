@@ -132,6 +132,11 @@ def internal_subscriptions(specs: list[NodeSpec] | tuple[NodeSpec, ...]) -> dict
     return counts
 
 
+def camera_subscribers(specs: list[NodeSpec] | tuple[NodeSpec, ...]) -> int:
+    """How many of these nodes take the camera's frames (image_source's wait_for_subscribers for them)."""
+    return internal_subscriptions(specs).get(IMAGE_TOPIC, 0)
+
+
 def executables() -> dict[str, str]:
     """Executable name -> module with a main(), for console scripts and `ros2 run facesym_ros <name>`."""
     return {**{spec.name: spec.module for spec in NODES}, COMMAND: COMMAND_MODULE}

@@ -48,7 +48,7 @@ from facesym_ros.clinic.session_record import (
     SessionRecord,
 )
 from facesym_ros.config.files import dds_environment
-from facesym_ros.config.registry import IMAGE_TOPIC, SOURCE_NODE, internal_subscriptions
+from facesym_ros.config.registry import IMAGE_TOPIC, SOURCE_NODE, camera_subscribers
 from facesym_ros.core.scoring import TrialLabels
 from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
 from facesym_ros.core.trials import TrialEventKind, TrialMark, frame_ahead_ns, new_trial_id
@@ -363,7 +363,7 @@ def run_live_session(record: SessionRecord, protocol: Protocol, options: Session
 
         def start_source() -> None:
             if graph is not None and SOURCE_NODE in {spec.name for spec in graph.specs}:
-                listeners = internal_subscriptions(chain).get(IMAGE_TOPIC, 0) + (recorder is not None)
+                listeners = camera_subscribers(chain) + (recorder is not None)
                 graph.overrides.setdefault(SOURCE_NODE, {})['wait_for_subscribers'] = str(listeners)
                 graph.start([SOURCE_NODE])
 
