@@ -479,3 +479,35 @@ def test_a_start_that_reaches_a_node_after_its_first_frame_does_not_detect_or_an
         expected.append(offline.process(item).motion)
     for result, wanted in zip((first, *later), expected, strict=True):
         assert [side.magnitude_sum for side in result.motion.regions] == [side.magnitude_sum for side in wanted.regions]
+
+
+def test_a_start_that_reaches_the_flow_node_late_is_flagged_not_scored_as_if_on_time():
+    """Live, each node applies a START by stamp; one that hears of it only after the trial's first frames went
+    through cannot anchor the regions there. The scorer sees flow into the trial's first frame and says so."""
+    frames = list(FrameSource.open(SAMPLE_VIDEO).frames())[:30]
+    start, stop = frames[5].stamp_ns, frames[25].stamp_ns
+
+    def scored(heard_at: int):
+        pipeline = FacePipeline()
+        flow_node = TrialController(motion=pipeline.motion)
+        motions = []
+        for index, item in enumerate(frames):
+            if index == heard_at:
+                flow_node.command(TrialMark(start, TrialEventKind.START, 'visit'))
+            flow_node.before_frame(item.stamp_ns)
+            motions.append(pipeline.process(item).motion)
+        scorer = TrialController(TrialScorer(ScoringSettings()))
+        scorer.command(TrialMark(start, TrialEventKind.START, 'visit'))
+        scorer.command(TrialMark(stop, TrialEventKind.STOP, 'visit'))
+        due = []
+        for item in motions:
+            due += scorer.add(item)
+        [result] = finals(due) + scorer.end_of_stream()
+        return result
+
+    on_time, late = scored(heard_at=5), scored(heard_at=9)
+    assert on_time.frame_count == late.frame_count == 21
+    assert QualityFlag.LATE_ANCHOR not in on_time.quality.flags
+    assert QualityFlag.LATE_ANCHOR in late.quality.flags
+    assert any(note.startswith('late anchor: ') and 'score the recording again' in note for note in late.quality.notes)
+    assert late.region('cheek').vs_left != on_time.region('cheek').vs_left  # the number itself is not the same

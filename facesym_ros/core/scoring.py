@@ -49,6 +49,7 @@ class QualityFlag(enum.IntFlag):
     LOW_MOTION = 256
     INCOMPLETE = 512
     SMALL_FACE = 1024
+    LATE_ANCHOR = 2048
 
 
 NO_FLAGS = QualityFlag(0)
@@ -256,6 +257,8 @@ class TrialAccumulator:
         self._threshold_factor: float | None = None
         self._methods: set[str] = set()
         self._no_face = self._low_confidence = self._multiple = self._box_changes = self._gaps = 0
+        self._late_anchors = 0
+        self._face_before = False
         self._head_motion = 0.0
         self._max_upscale = 1.0
         self._reference: tuple[float, float] | None = None
@@ -263,10 +266,12 @@ class TrialAccumulator:
     _STATE_FIELDS = ('trial_id', 'frame_count', 'flow_pairs', 'first_stamp_ns', 'last_stamp_ns', '_intervals',
                      '_threshold_factor', '_no_face', '_low_confidence', '_multiple', '_box_changes',
                      '_head_motion')
+    _LATER_STATE_FIELDS = ('_gaps', '_max_upscale', '_late_anchors', '_face_before')
+    """Saved since the trial state file's version 2 began; a file without them keeps their start values."""
 
     def state(self) -> dict[str, Any]:
         """Everything the score so far depends on, as JSON-able data (floats keep every bit through JSON)."""
-        state = {name: getattr(self, name) for name in self._STATE_FIELDS}
+        state = {name: getattr(self, name) for name in (*self._STATE_FIELDS, *self._LATER_STATE_FIELDS)}
         state.update(config=dataclasses.asdict(self.config), methods=sorted(self._methods),
                      reference=self._reference, sides=[[region, side, total.state()]
                                                        for (region, side), total in self._sides.items()])
@@ -278,6 +283,8 @@ class TrialAccumulator:
         accumulator = cls(ScoringSettings(**state['config']), state['trial_id'])
         for name in cls._STATE_FIELDS:
             setattr(accumulator, name, state[name])
+        for name in cls._LATER_STATE_FIELDS:
+            setattr(accumulator, name, state.get(name, getattr(accumulator, name)))
         accumulator._intervals = list(state['_intervals'])
         accumulator._methods = set(state['methods'])
         accumulator._reference = tuple(state['reference']) if state['reference'] is not None else None
@@ -291,8 +298,15 @@ class TrialAccumulator:
         if self.frame_count:
             self._intervals.append(frame.stamp_ns - self.last_stamp_ns)
             self._box_changes += frame.track_state == TrackState.REDETECTED
+            # A whole-image detection while the face was there: the detector started over (a trial start that
+            # reached it late, or a restart), so the box and the regions are not the trial's first frame's.
+            self._late_anchors += frame.track_state == TrackState.DETECTED and self._face_before
         else:
             self.first_stamp_ns = frame.stamp_ns
+            # Flow into the trial's first frame: the flow node had not begun the trial there (its start reached
+            # it late), so its regions are anchored at a later frame, not at this one.
+            self._late_anchors += frame.flow_valid
+        self._face_before = frame.face_found
         self.frame_count += 1
         self.last_stamp_ns = frame.stamp_ns
         if frame.method:
@@ -379,6 +393,10 @@ class TrialAccumulator:
             (self._max_upscale > config.max_face_upscale, QualityFlag.SMALL_FACE,
              f'small face: resampled x{self._max_upscale:.1f} to the reference scale (limit '
              f'{config.max_face_upscale:g}); motion this small in the camera is partly lost in its pixels'),
+            (self._late_anchors > 0, QualityFlag.LATE_ANCHOR,
+             'late anchor: the face box or the regions were set anew after the trial\'s first frame '
+             f'({self._late_anchors} times; its start reached the graph late, or face_detector restarted): this '
+             'score is not that of the recording; score the recording again'),
             (self.flow_pairs > 0 and bool(still_regions), QualityFlag.LOW_MOTION,
              f'low motion: {", ".join(still_regions)} moved less than {config.min_movement:g} on both sides; '
              'its symmetry says nothing (was the task done?)'),
