@@ -237,16 +237,22 @@ def test_a_graph_split_over_two_hosts_scores_as_offline(two_hosts, tmp_path):
     scorer = subprocess.Popen(['ip', 'netns', 'exec', scoring, sys.executable, '-m', 'helpers.scoring_host', '72'],
                               cwd=TEST_DIR, env=env('10.200.0.1'), stdout=subprocess.PIPE,
                               stderr=open(tmp_path / 'scoring.log', 'w'), text=True)  # noqa: SIM115
+    def rig_bringup(nodes: str, log: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            ['ip', 'netns', 'exec', rig, sys.executable, '-m', 'facesym_ros.cli', 'bringup', '--params-file',
+             str(params_file), '--nodes', nodes, '--source', 'sample'],
+            env=env('10.200.0.2'), stdout=subprocess.DEVNULL, stderr=open(tmp_path / log, 'w'))
+
+    # The rig's face_detector first: the scoring host says READY once it sees its face_patch and faces (the
+    # camera's frames go to face_detector alone, so the source cannot wait for the scoring host by itself).
+    detector = rig_bringup('face_detector', 'rig-detector.log')
     source = None
     try:
         assert scorer.stdout.readline().strip() == 'READY', (tmp_path / 'scoring.log').read_text()[-3000:]
-        source = subprocess.Popen(
-            ['ip', 'netns', 'exec', rig, sys.executable, '-m', 'facesym_ros.cli', 'bringup', '--params-file',
-             str(params_file), '--nodes', 'image_source,face_detector', '--source', 'sample'],
-            env=env('10.200.0.2'), stdout=subprocess.DEVNULL, stderr=open(tmp_path / 'rig.log', 'w'))  # noqa: SIM115
+        source = rig_bringup('image_source', 'rig-source.log')
         output, _ = scorer.communicate(timeout=150)
     finally:
-        for process in (source, scorer):
+        for process in (source, detector, scorer):
             if process is not None and process.poll() is None:
                 process.terminate()
                 with contextlib.suppress(subprocess.TimeoutExpired):

@@ -55,7 +55,7 @@ TRIAL_EVENT_TYPE = 'facesym_ros/msg/TrialEvent'
 # Images this package draws itself; never the input when a camera topic is there too.
 DERIVED_IMAGE_TOPICS = ('flow_heatmap', 'annotated')
 FACE_PATCH_TOPIC = 'face_patch'
-"""face_detector's cut-out of the frame around the face; never the input."""
+"""The detector's cut-out of the frame around the face; never the input."""
 # What --output-bag adds, under its namespace.
 DERIVED_TOPIC_TYPES = {'faces': 'facesym_ros/msg/FaceDetections', 'landmarks': 'facesym_ros/msg/FaceLandmarks',
                        'region_motion': 'facesym_ros/msg/RegionMotion', 'annotated': 'sensor_msgs/msg/Image',
@@ -101,7 +101,7 @@ class BagScore:
 
 def pick_image_topic(bag: BagContents, requested: str | None) -> Topic:
     """The camera image topic: the one asked for, or the only candidate, or the one named image_raw."""
-    # face_detector's face_patch holds only the part of the frame around the face: never a camera
+    # the face patch holds only the part of the frame around the face: never a camera
     images = [topic for topic in bag.topics.values()
               if topic.msgtype in IMAGE_TYPES and topic.name.rsplit('/', 1)[-1] != FACE_PATCH_TOPIC]
     if requested is not None:

@@ -2,8 +2,9 @@
 
     python -m helpers.scoring_host FRAMES
 
-Brings the nodes up, waits until they are connected, starts a trial, prints READY (the rig PC's source may
-start then), waits for FRAMES region_motion messages, stops the trial and prints the final score as JSON.
+Brings the nodes up, waits until they are connected, starts a trial, waits until the rig's face_detector is
+seen, prints READY (the rig PC's source may start then), waits for FRAMES region_motion messages, stops the
+trial and prints the final score as JSON.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ def main() -> int:
         graph.start()
         client.wait_for_graph(specs, timeout=60)
         trial = client.start_trial()
+        # the rig's face_detector: its patches and detections reach this host's nodes before the camera starts
+        if not client.spin_until(lambda: all(client.count_publishers(topic) for topic in ('face_patch', 'faces')),
+                                 60):
+            raise TimeoutError('the rig\'s face_detector was not seen within 60 s')
+        client.spin_until(lambda: False, 1.0)  # its publishers match our subscriptions
         print('READY', flush=True)
         client.wait_for_frames(frames, timeout=90, idle=10)
         client.stop_trial()
