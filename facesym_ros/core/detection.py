@@ -25,7 +25,7 @@ side is at least COUNTED_FACE_FRACTION of the patient's. On frames whose box
 the check confirmed, a census finds the others: the cascade over the whole
 image, downscaled so that the box side is `census_size` pixels (a 640x480
 frame with a 193 px face: 146x109 pixels), with the patient's box blanked, so
-that it pays for the background and the other faces only (about 2 ms a frame
+that it pays for the background and the other faces only (1.5 to 2 ms a frame
 at 640x480). Its cost, like the check's, does not grow with the face.
 """
 
