@@ -136,8 +136,9 @@ class BagPlayerNode(Node):
 class MatchSettler:
     """True once every subscription the graph shows is matched and no count has changed for `settle` seconds.
 
-    A topic often has several subscribers (the image goes to three nodes); they match one by one, and a
-    subscriber only takes messages once its side has matched too, so the wait restarts at every change.
+    A topic often has several subscribers (the camera's frames go to face_detector, the annotator and a
+    recorder); they match one by one, and a subscriber only takes messages once its side has matched too, so
+    the wait restarts at every change.
     """
 
     def __init__(self, node: BagPlayerNode, settle: float) -> None:

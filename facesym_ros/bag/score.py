@@ -103,7 +103,7 @@ def pick_image_topic(bag: BagContents, requested: str | None) -> Topic:
     """The camera image topic: the one asked for, or the only candidate, or the one named image_raw."""
     # the face patch holds only the part of the frame around the face: never a camera
     images = [topic for topic in bag.topics.values()
-              if topic.msgtype in IMAGE_TYPES and topic.name.rsplit('/', 1)[-1] != FACE_PATCH_TOPIC]
+              if topic.msgtype in IMAGE_TYPES and topic.base_name != FACE_PATCH_TOPIC]
     if requested is not None:
         topic = bag.topics.get(requested) or bag.topics.get('/' + requested.lstrip('/'))
         if topic is None:
@@ -111,16 +111,16 @@ def pick_image_topic(bag: BagContents, requested: str | None) -> Topic:
                            f'{", ".join(t.name for t in images) or "none"}')
         if topic.msgtype not in IMAGE_TYPES:
             raise BagError(f'{bag.path}: {topic.name} holds {topic.msgtype}, not an image ({" or ".join(IMAGE_TYPES)})')
-        if topic.name.rsplit('/', 1)[-1] == FACE_PATCH_TOPIC:
+        if topic.base_name == FACE_PATCH_TOPIC:
             raise BagError(f'{bag.path}: {topic.name} holds only the face patch, not the camera\'s frames')
         return topic
     if not images:
         listed = ', '.join(f'{t.name} ({t.msgtype})' for t in bag.topics.values()) or 'none'
         raise BagError(f'{bag.path}: no image topic ({" or ".join(IMAGE_TYPES)}); its topics: {listed}')
-    cameras = [t for t in images if t.name.rsplit('/', 1)[-1] not in DERIVED_IMAGE_TOPICS] or images
+    cameras = [t for t in images if t.base_name not in DERIVED_IMAGE_TOPICS] or images
     if len(cameras) == 1:
         return cameras[0]
-    raw = [t for t in cameras if t.name.rsplit('/', 1)[-1] == 'image_raw']
+    raw = [t for t in cameras if t.base_name == 'image_raw']
     if len(raw) == 1:
         return raw[0]
     raise BagError(f'{bag.path}: several image topics ({", ".join(t.name for t in cameras)}); choose one with --topic')

@@ -73,6 +73,11 @@ class Topic:
     offered_qos_profiles: tuple = ()
     message_count: int = 0
 
+    @property
+    def base_name(self) -> str:
+        """The name without its namespace: image_raw of /rig1/image_raw."""
+        return self.name.rsplit('/', 1)[-1]
+
 
 @dataclass(frozen=True)
 class BagMessage:

@@ -77,7 +77,7 @@ class _TaskTrial:
 def read_session_record(bag) -> SessionRecord:
     """The last session record on the bag's session_info topic."""
     topics = [t.name for t in bag.topics.values()
-              if t.name.rsplit('/', 1)[-1] == SESSION_INFO_TOPIC and t.msgtype == STRING_TYPE]
+              if t.base_name == SESSION_INFO_TOPIC and t.msgtype == STRING_TYPE]
     store = typestore()
     texts = [store.deserialize_cdr(bytes(m.data), STRING_TYPE).data for m in bag.messages(topics)] if topics else []
     if not texts:

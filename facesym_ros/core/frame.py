@@ -43,9 +43,7 @@ class Frame:
             raise ValueError(f'expected an 8-bit 3-channel BGR image, got {bgr.dtype} {bgr.shape}')
         if bgr.shape[0] == 0 or bgr.shape[1] == 0:
             raise ValueError('empty image')
-        if image_size is not None and not (origin[0] >= 0 and origin[1] >= 0
-                                           and origin[0] + bgr.shape[1] <= image_size[0]
-                                           and origin[1] + bgr.shape[0] <= image_size[1]):
+        if image_size is not None and not Box(*origin, bgr.shape[1], bgr.shape[0]).inside(Box(0, 0, *image_size)):
             raise ValueError(f'a {bgr.shape[1]}x{bgr.shape[0]} patch at {origin} does not fit in a '
                              f'{image_size[0]}x{image_size[1]} image')
         return cls(bgr=bgr, gray=cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), stamp_ns=int(stamp_ns),
@@ -77,7 +75,7 @@ class Frame:
     def local(self, box: Box) -> Box:
         """An image box in the pixels of bgr and gray; it must lie inside this frame."""
         extent = self.extent
-        if not (extent.x <= box.x and extent.y <= box.y and box.x2 <= extent.x2 and box.y2 <= extent.y2):
+        if not box.inside(extent):
             raise ValueError(f'{box} is not inside the part {extent} of the image this frame holds')
         return Box(box.x - extent.x, box.y - extent.y, box.width, box.height)
 

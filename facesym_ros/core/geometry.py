@@ -46,6 +46,10 @@ class Box:
         """Whether a point lies in the box: x <= px < x2 and y <= py < y2."""
         return self.x <= point[0] < self.x2 and self.y <= point[1] < self.y2
 
+    def inside(self, other: Box) -> bool:
+        """Whether every pixel of this box is also one of `other`'s."""
+        return other.x <= self.x and other.y <= self.y and self.x2 <= other.x2 and self.y2 <= other.y2
+
     def iou(self, other: Box) -> float:
         """Intersection over union of the two boxes' pixel sets."""
         w = min(self.x2, other.x2) - max(self.x, other.x)

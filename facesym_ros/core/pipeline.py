@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from facesym_ros.core.detection import DetectorSettings, FaceTrack, FaceTracker, HaarFaceDetector, TrackState
 from facesym_ros.core.flow import FlowSettings, RegionMotion, RegionMotionEstimator
 from facesym_ros.core.frame import Frame
-from facesym_ros.core.geometry import Landmarks
+from facesym_ros.core.geometry import Box, Landmarks
 from facesym_ros.core.landmarks import LandmarkBackend
 from facesym_ros.core.landmarks.factory import LandmarkSettings, make_landmark_backend
 from facesym_ros.core.scoring import ScoreResult, ScoringSettings, TrialAccumulator
@@ -41,11 +41,15 @@ class FrameResult:
     """The face patch the landmarks and the flow saw (None: no face)."""
 
 
+def scored_box(track: FaceTrack) -> Box | None:
+    """The box of the face the pipeline scores in a frame; None: the frame has no face."""
+    return None if track.state == TrackState.NO_FACE else track.box
+
+
 def predict_landmarks(backend: LandmarkBackend, frame: Frame, track: FaceTrack) -> Landmarks | None:
     """Landmarks of the tracked face, or None when the frame has no face; `frame` may be its face patch."""
-    if track.state == TrackState.NO_FACE or track.box is None:
-        return None
-    return backend.predict(frame, track.box)
+    box = scored_box(track)
+    return None if box is None else backend.predict(frame, box)
 
 
 def face_patch_of(frame: Frame, track: FaceTrack) -> Frame | None:
@@ -54,9 +58,8 @@ def face_patch_of(frame: Frame, track: FaceTrack) -> Frame | None:
     The live graph sends only this patch from face_detector to landmark_detector and optical_flow; the core cuts
     the same patch, so both compute on the same pixels.
     """
-    if track.state == TrackState.NO_FACE or track.box is None:
-        return None
-    return frame.face_patch(track.box)
+    box = scored_box(track)
+    return None if box is None else frame.face_patch(box)
 
 
 class FacePipeline:
