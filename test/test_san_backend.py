@@ -331,6 +331,10 @@ def test_checkpoint_of_another_san_model_is_refused(tmp_path):
     path = save_snapshot(tmp_path / 'odd_size.pth', {'features.0.weight': torch.zeros(1)}, crop_width=100)
     with pytest.raises(ValueError, match=r"checkpoint's crop_width=100 is not a multiple of 8"):
         SanLandmarkBackend(path)
+    # a crop wider than the face patch the landmark node receives (the box grown by 0.25): refused, not cut off
+    path = save_snapshot(tmp_path / 'wide_crop.pth', {'features.0.weight': torch.zeros(1)}, pre_crop_expand=0.3)
+    with pytest.raises(ValueError, match=r"pre_crop_expand=0.3 reaches beyond the face patch .*at most 0.2"):
+        SanLandmarkBackend(path)
 
 
 def test_bad_device_is_reported(snapshot):
