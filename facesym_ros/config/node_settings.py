@@ -39,6 +39,17 @@ class NodeQueueSettings(Settings):
 
 
 @dataclass(frozen=True)
+class ExecutorSettings(Settings):
+    """How a node process waits for its messages, timers and services."""
+
+    executor: str = setting('events', 'rclpy executor that runs the node: events (rclpy.experimental.'
+                                      'EventsExecutor, driven by the middleware\'s events: about half the CPU '
+                                      'per message) or single_threaded (rclpy\'s SingleThreadedExecutor, '
+                                      'which rebuilds a wait set for every message)',
+                            choices=('events', 'single_threaded'), read_only=True)
+
+
+@dataclass(frozen=True)
 class DiagnosticsSettings(Settings):
     """Every node's health report on /diagnostics (diagnostic_msgs/DiagnosticArray)."""
 

@@ -61,30 +61,31 @@ def _load(reference: str) -> type:
 
 _QUEUE = f'{PACKAGE}.config.node_settings:NodeQueueSettings'
 _DIAGNOSTICS = f'{PACKAGE}.config.node_settings:DiagnosticsSettings'
+_EXECUTOR = f'{PACKAGE}.config.node_settings:ExecutorSettings'
 
 NODES: tuple[NodeSpec, ...] = (
     NodeSpec('image_source', 'ImageSourceNode',
-             (f'{PACKAGE}.config.node_settings:ImageSourceSettings', _QUEUE, _DIAGNOSTICS),
+             (f'{PACKAGE}.config.node_settings:ImageSourceSettings', _QUEUE, _DIAGNOSTICS, _EXECUTOR),
              publishes=('image_raw', 'camera_info')),
     NodeSpec('face_detector', 'FaceDetectorNode',
-             (f'{PACKAGE}.core.detection:DetectorSettings', _QUEUE, _DIAGNOSTICS),
+             (f'{PACKAGE}.core.detection:DetectorSettings', _QUEUE, _DIAGNOSTICS, _EXECUTOR),
              subscribes=('image', 'trial_events'), publishes=('faces', 'face_patch'),
              remappings=(('image', 'image_raw'),)),
     NodeSpec('landmark_detector', 'LandmarkDetectorNode',
-             (f'{PACKAGE}.core.landmarks.factory:LandmarkSettings', _QUEUE, _DIAGNOSTICS),
+             (f'{PACKAGE}.core.landmarks.factory:LandmarkSettings', _QUEUE, _DIAGNOSTICS, _EXECUTOR),
              subscribes=('face_patch', 'faces'), publishes=('landmarks',)),
     NodeSpec('optical_flow', 'OpticalFlowNode',
              (f'{PACKAGE}.core.flow:FlowSettings', f'{PACKAGE}.config.node_settings:OpticalFlowNodeSettings',
-              _QUEUE, _DIAGNOSTICS),
+              _QUEUE, _DIAGNOSTICS, _EXECUTOR),
              subscribes=('face_patch', 'landmarks', 'trial_events'),
              publishes=('region_motion', 'flow_heatmap', 'image_markers')),
     NodeSpec('symmetry_scorer', 'SymmetryScorerNode',
              (f'{PACKAGE}.core.scoring:ScoringSettings', f'{PACKAGE}.config.node_settings:ScorerNodeSettings',
-              _DIAGNOSTICS),
+              _DIAGNOSTICS, _EXECUTOR),
              subscribes=('region_motion', 'faces', 'trial_control'),
              publishes=('score', 'score_running', 'trial_events')),
     NodeSpec('annotator', 'AnnotatorNode',
-             (f'{PACKAGE}.config.node_settings:AnnotatorNodeSettings', _QUEUE, _DIAGNOSTICS),
+             (f'{PACKAGE}.config.node_settings:AnnotatorNodeSettings', _QUEUE, _DIAGNOSTICS, _EXECUTOR),
              subscribes=('image', 'flow_heatmap', 'landmarks', 'region_motion', 'score', 'score_running', 'prompt'),
              publishes=('annotated', 'annotated/compressed'), remappings=(('image', 'image_raw'),),
              viewer_only=True),

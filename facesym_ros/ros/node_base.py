@@ -35,7 +35,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from facesym_ros.config.node_settings import DiagnosticsSettings
+from facesym_ros.config.node_settings import DiagnosticsSettings, ExecutorSettings
 from facesym_ros.config.registry import DIAGNOSTICS_TOPIC
 from facesym_ros.config.registry import node as registered_node
 from facesym_ros.core.frame import Frame
@@ -319,6 +319,33 @@ class StampPairer:
             buffer.clear()
 
 
+EVENTS_WAKE_SECONDS = 0.5
+"""The events executor's longest sleep between checks that the process is shutting down."""
+
+
+def spin(node: Node, executor_name: str) -> None:
+    """Run the node's callbacks on the named executor until the context shuts down.
+
+    events is rclpy.experimental.EventsExecutor, turned by spin_once in a loop: its own spin() runs no
+    callback with the rclpy of these wheels (9.1.2), while spin_once runs timers, subscriptions, services and
+    parameter services alike (test_executor.py).
+    """
+    import rclpy
+
+    if executor_name == 'single_threaded':
+        rclpy.spin(node)
+        return
+    from rclpy.experimental import EventsExecutor
+
+    executor = EventsExecutor(context=node.context)
+    executor.add_node(node)
+    try:
+        while node.context.ok():
+            executor.spin_once(timeout_sec=EVENTS_WAKE_SECONDS)
+    finally:
+        executor.shutdown()
+
+
 def spin_node(node_class: type[Node], args: Sequence[str] | None = None) -> int:
     """Run one node until Ctrl-C or SIGTERM; a node that cannot start reports why and exits 1."""
     import rclpy
@@ -331,7 +358,7 @@ def spin_node(node_class: type[Node], args: Sequence[str] | None = None) -> int:
     node = None
     try:
         node = node_class()
-        rclpy.spin(node)
+        spin(node, node.settings(ExecutorSettings).executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RuntimeError:
