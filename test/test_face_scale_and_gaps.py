@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cv2
+import numpy as np
 import pytest
 
 from facesym_ros.config.files import SAMPLE_VIDEO
@@ -54,14 +55,45 @@ def test_the_score_of_a_face_does_not_depend_on_its_size_in_pixels(clip, backend
 
 
 def test_magnitudes_are_in_reference_pixels(clip, backend):
-    settings = PipelineSettings(flow=FlowSettings(reference_interocular=80.0))
+    settings = PipelineSettings(flow=FlowSettings(reference_interocular=80.0, analysis_interocular=72.0))
     for factor in (1, 2):
         pipeline = FacePipeline(settings, backend)
         motion = [pipeline.process(frame).motion for frame in upscaled(clip[:3], factor)][1]
         interocular = 80.0 / motion.magnitude_scale
         assert interocular == pytest.approx(70 * factor, rel=0.08)  # the sample's eyes are ~70 px apart
-        # the crop the flow saw is the face box resampled by magnitude_scale
-        assert motion.magnitude.shape[1] == round(motion.crop_box.width * motion.magnitude_scale)
+        # the crop the flow saw is the face box resampled to the analysis inter-ocular distance
+        assert motion.magnitude.shape[1] == round(motion.crop_box.width * 72.0 / interocular)
+
+
+def test_the_analysis_scale_sets_the_pixels_the_flow_sees_and_the_reference_their_unit(clip, backend):
+    """Same analysis scale, another reference: the same flow in another unit, every magnitude times the ratio."""
+    def motions(reference: float) -> list:
+        settings = PipelineSettings(flow=FlowSettings(reference_interocular=reference, analysis_interocular=56.0))
+        pipeline = FacePipeline(settings, backend)
+        return [pipeline.process(frame).motion for frame in clip[20:26]][1:]  # the smile's onset
+
+    in_analysis_pixels, in_reference_pixels = motions(56.0), motions(80.0)
+    for plain, converted in zip(in_analysis_pixels, in_reference_pixels, strict=True):
+        assert plain.flow_valid and converted.flow_valid
+        assert plain.magnitude.shape == converted.magnitude.shape  # the same crop
+        np.testing.assert_allclose(converted.magnitude, plain.magnitude * np.float32(80.0 / 56.0), rtol=1e-6)
+        assert [side.pixel_count for side in converted.regions] == [side.pixel_count for side in plain.regions]
+        np.testing.assert_allclose([side.magnitude_sum for side in converted.regions],
+                                   [side.magnitude_sum * 80.0 / 56.0 for side in plain.regions], rtol=1e-5)
+        assert converted.magnitude_scale == pytest.approx(plain.magnitude_scale * 80.0 / 56.0, rel=1e-6)
+
+
+def test_the_default_analysis_scale_keeps_the_scores_within_the_rule_of_the_reference(clip, backend):
+    """Issue 9's rule for a faster analysis scale: the sample's and its frozen half's SS stay within 0.03 of the
+    computation at the reference (bench_analysis_scale checks the graded versions and 2x, 3x too)."""
+    shipped = FlowSettings()
+    assert shipped.analysis_interocular < shipped.reference_interocular  # else there is nothing to check
+    at_reference = PipelineSettings(flow=FlowSettings(analysis_interocular=shipped.reference_interocular))
+    for frames in (clip, list(freeze_half(clip, 'left', backend))):
+        fast = symmetry(score_sequence(frames, PipelineSettings(), backend))
+        exact = symmetry(score_sequence(frames, at_reference, backend))
+        for region in ('forehead', 'eye', 'cheek'):
+            assert abs(fast[region] - exact[region]) <= 0.03, (region, fast, exact)
 
 
 def test_no_flow_pair_spans_missing_frames(clip, backend):

@@ -31,7 +31,7 @@ def side_sums(motion) -> np.ndarray:
 
 def test_native_face_scale_is_the_papers_unscaled_crop(clip):
     native = motions(clip[:4], face_scale='native')
-    reference = motions(clip[:4], face_scale='reference', reference_interocular=140.0)
+    reference = motions(clip[:4], face_scale='reference', reference_interocular=140.0, analysis_interocular=140.0)
     for motion in native[1:]:
         assert motion.magnitude_scale == 1.0
         assert motion.magnitude.shape == (motion.crop_box.height, motion.crop_box.width)
