@@ -11,8 +11,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from facesym_ros.config.files import SAMPLE_VIDEO
+from facesym_ros.config.registry import DIAGNOSTICS_TOPIC
 from facesym_ros.core.annotate import flow_heatmap, paste_patch
 from facesym_ros.core.detection import DetectorSettings, FaceTracker, HaarFaceDetector
 from facesym_ros.core.flow import FlowSettings, RegionMotionEstimator
@@ -21,6 +25,9 @@ from facesym_ros.core.geometry import Box
 from facesym_ros.core.landmarks.dlib_backend import DlibLandmarkBackend
 from facesym_ros.core.pipeline import FacePipeline
 from facesym_ros.core.video import FrameSource
+from facesym_ros.msg import FaceLandmarks
+from facesym_ros.ros.conversions import PatchPlace, bgr_to_image, landmarks_to_msg, ns_to_stamp
+from facesym_ros.ros.node_base import KEY_UNREADABLE, image_qos, pipeline_qos
 
 FRAMES = 24
 FIRST_FRAME = 8
@@ -95,3 +102,38 @@ def test_only_face_detector_and_the_annotator_take_the_camera_frames(live_graph)
     assert subscribers('/face_patch') == {'landmark_detector', 'optical_flow'}
     assert {info.node_name for info in client.get_publishers_info_by_topic('/face_patch')} == {'face_detector'}
     assert 'annotator' in subscribers('/flow_heatmap')
+
+
+def test_a_face_patch_that_does_not_fit_its_place_is_counted_unreadable_and_not_scored(live_graph):
+    """A foreign publisher's face_patch whose size is not that of its patch_box: optical_flow says so, counts it
+    in its diagnostics, publishes no motion for it, and goes on with the next frame."""
+    graph, client = live_graph(names=['optical_flow'], overrides={'optical_flow': {'diagnostics_period': '0.2'}})
+    unreadable: list[str] = []
+    client.create_subscription(
+        DiagnosticArray, DIAGNOSTICS_TOPIC, lambda msg: unreadable.extend(
+            kv.value for status in msg.status if status.name == '/optical_flow'
+            for kv in status.values if kv.key == KEY_UNREADABLE), pipeline_qos(100))
+    patches = client.create_publisher(Image, 'face_patch', image_qos(10))
+    landmarks = client.create_publisher(FaceLandmarks, 'landmarks', pipeline_qos(10))
+    graph.start()
+    assert client.spin_until(lambda: patches.get_subscription_count() and landmarks.get_subscription_count(), 30)
+
+    frames = list(FrameSource.open(SAMPLE_VIDEO).frames())[:2]
+    track = FaceTracker(HaarFaceDetector(DetectorSettings())).update(frames[0].gray)
+    backend = DlibLandmarkBackend()
+
+    def send(frame: Frame, shrink: int) -> None:
+        header = Header(stamp=ns_to_stamp(frame.stamp_ns), frame_id='camera')
+        patch = frame.face_patch(track.box)
+        place = PatchPlace.of(patch, frame.width, frame.height)
+        points = backend.predict(frame, track.box)
+        landmarks.publish(landmarks_to_msg(points, track, header, place))
+        pixels = patch.bgr[:patch.extent.height - shrink, :patch.extent.width - shrink]
+        patches.publish(bgr_to_image(pixels, header))
+
+    send(frames[0], shrink=10)  # 10 px short of its place
+    assert client.spin_until(lambda: unreadable and unreadable[-1] == '1', 10.0), unreadable
+    assert client.motion_stamps == []
+    send(frames[1], shrink=0)
+    assert client.spin_until(lambda: client.motion_stamps == [frames[1].stamp_ns], 10.0), client.motion_stamps
+    assert graph.processes['optical_flow'].poll() is None

@@ -45,7 +45,8 @@ class ExecutorSettings(Settings):
     executor: str = setting('events', 'rclpy executor that runs the node: events (rclpy.experimental.'
                                       'EventsExecutor, driven by the middleware\'s events: about half the CPU '
                                       'per message) or single_threaded (rclpy\'s SingleThreadedExecutor, '
-                                      'which rebuilds a wait set for every message)',
+                                      'which rebuilds a wait set for every message); nodes composed in one '
+                                      'process (bringup --composed) share a MultiThreadedExecutor instead',
                             choices=('events', 'single_threaded'), read_only=True)
 
 

@@ -78,9 +78,9 @@ class FlowSettings(Settings):
                                                  'paper\'s data [px]', min=8.0, max=1024.0)
     analysis_interocular: float = setting(72.0, 'Inter-ocular distance of the resampled crop the flow runs on; '
                                                 'its magnitudes are multiplied by reference_interocular / this, '
-                                                'so they are in reference pixels. 72 costs about a fifth less '
-                                                'than the reference and moves no SS of the sample, its frozen '
-                                                'half or its graded versions by more than 0.016 '
+                                                'so they are in reference pixels. At 72 the flow costs about a '
+                                                'fifth less than at the reference and no SS of the sample, its '
+                                                'frozen half or its graded versions moves by more than 0.016 '
                                                 '(bench_analysis_scale); set it to reference_interocular to '
                                                 'compute at the reference itself [px]', min=8.0, max=1024.0)
     nominal_frame_rate: float = setting(0.0, 'Camera frame rate: a frame pair more than 1.5 periods apart spans '
