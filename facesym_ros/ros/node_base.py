@@ -332,10 +332,16 @@ def spin(node: Node, executor_name: str) -> None:
     """
     import rclpy
 
+    try:
+        from rclpy.experimental import EventsExecutor
+    except ImportError:  # an rclpy older than Jazzy's
+        if executor_name != 'single_threaded':
+            node.get_logger().warning('this rclpy has no EventsExecutor: running on rclpy.spin '
+                                      '(executor: single_threaded)')
+        executor_name = 'single_threaded'
     if executor_name == 'single_threaded':
         rclpy.spin(node)
         return
-    from rclpy.experimental import EventsExecutor
 
     executor = EventsExecutor(context=node.context)
     executor.add_node(node)
