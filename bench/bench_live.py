@@ -71,8 +71,10 @@ EXTRA_SECONDS = 2.0
 CHAIN = ('face_detector', 'landmark_detector', 'optical_flow', 'symmetry_scorer')
 TARGET_P99_MS, TARGET_STOP_S, TARGET_CHAIN_CPU_MS = 100.0, 1.0, 23.0
 CASES = ('sample-30-chain', 'large-30-all', 'large-60-chain', 'sample-30-previous')
+PREVIOUS_ANALYSIS_INTEROCULAR = 80.0
+"""The flow's scale before issue 9's analysis scale: the reference itself."""
 PREVIOUS = {name: {'executor': 'single_threaded'} for name in CHAIN}
-PREVIOUS['optical_flow'] = {**PREVIOUS['optical_flow'], 'analysis_interocular': '80.0'}
+PREVIOUS['optical_flow'] = {**PREVIOUS['optical_flow'], 'analysis_interocular': repr(PREVIOUS_ANALYSIS_INTEROCULAR)}
 """Overrides that give the scoring chain of before: the baseline case `previous`."""
 
 
@@ -206,7 +208,7 @@ def run(folder: Path, images: list[np.ndarray], count: int, rate: float, *, all_
     config = dataclasses.replace(config, scoring=dataclasses.replace(config.scoring, nominal_frame_rate=rate))
     if previous:
         config = dataclasses.replace(config, flow=dataclasses.replace(
-            config.flow, analysis_interocular=float(PREVIOUS['optical_flow']['analysis_interocular'])))
+            config.flow, analysis_interocular=PREVIOUS_ANALYSIS_INTEROCULAR))
     offline = score_sequence((Frame.from_bgr(images[k], first_ns + k * period_ns) for k in in_trial), config)
     latencies = [1000 * (at - ns_to_seconds(stamp_to_ns(score.header.stamp)))
                  for score, at in zip(client.running_scores, client.running_received_at, strict=True)

@@ -16,7 +16,7 @@ from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import ImageMarker
 
-from facesym_ros.config.registry import DIAGNOSTICS_TOPIC, NODE_NAMES
+from facesym_ros.config.registry import DIAGNOSTICS_TOPIC, NODE_NAMES, camera_subscribers, node
 from facesym_ros.ros.conversions import stamp_to_ns
 from facesym_ros.ros.markers import MARKERS_PER_FRAME, REGION_ORDER
 from facesym_ros.ros.node_base import (
@@ -153,7 +153,8 @@ def start_chain_then_source(graph, client, topic: str, timeout: float = 60.0) ->
 
 def test_image_markers_carry_the_stamps_and_frame_of_their_images(live_graph):
     graph, client = live_graph(names=['image_source', *CHAIN], overrides={
-        'image_source': {'source': 'sample', 'frame_rate': '15.0', 'wait_for_subscribers': '2'}})  # fd and ours
+        'image_source': {'source': 'sample', 'frame_rate': '15.0',
+                         'wait_for_subscribers': str(camera_subscribers([node(n) for n in CHAIN]) + 1)}})  # + ours
     markers: list[ImageMarker] = []
     image_stamps: set[int] = set()
     client.create_subscription(ImageMarker, 'image_markers', markers.append, pipeline_qos(100 * MARKERS_PER_FRAME))

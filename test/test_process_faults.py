@@ -22,7 +22,7 @@ from test_scoring import motion
 
 from facesym_ros.config.files import SAMPLE_VIDEO, default_params_file
 from facesym_ros.config.params import load_params_file, pipeline_config
-from facesym_ros.config.registry import NODE_NAMES, NODES, SOURCE_NODE
+from facesym_ros.config.registry import NODE_NAMES, NODES, SOURCE_NODE, camera_subscribers, node
 from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.scoring import QualityFlag
 from facesym_ros.core.video import FrameSource
@@ -291,9 +291,10 @@ def test_a_node_that_keeps_dying_is_restarted_with_backoff_then_given_up(tmp_pat
 def test_a_trial_whose_face_detector_died_says_how_much_of_it_its_frames_cover(live_graph):
     """face_detector killed during a trial and not back before the stop: the score says that its frames end early,
     with the seconds they cover, not only the frames missing between the ones that came."""
-    source = {'source': 'sample', 'loop': 'true', 'frame_rate': str(FRAME_RATE), 'wait_for_subscribers': '1'}  # fd
-    graph, client = live_graph(names=[name for name in NODE_NAMES if name != 'annotator'],
-                               overrides={SOURCE_NODE: source})
+    names = [name for name in NODE_NAMES if name != 'annotator']
+    source = {'source': 'sample', 'loop': 'true', 'frame_rate': str(FRAME_RATE),
+              'wait_for_subscribers': str(camera_subscribers([node(n) for n in names]))}
+    graph, client = live_graph(names=names, overrides={SOURCE_NODE: source})
     chain = [spec for spec in graph.specs if spec.name != SOURCE_NODE]
     graph.start([spec.name for spec in chain])
     client.wait_for_graph(chain)

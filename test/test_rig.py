@@ -16,7 +16,7 @@ import pytest
 from facesym_ros.bag.storage import write_image_bag
 from facesym_ros.config.files import FASTDDS_PROFILE_VARIABLE, SAMPLE_VIDEO, default_params_file
 from facesym_ros.config.params import load_params_file, pipeline_config, render_params_yaml
-from facesym_ros.config.registry import NODES, camera_subscribers
+from facesym_ros.config.registry import NODES, camera_subscribers, node
 from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.timebase import NS_PER_SECOND
 from facesym_ros.core.video import FrameSource
@@ -228,7 +228,8 @@ def test_a_graph_split_over_two_hosts_scores_as_offline(two_hosts, tmp_path):
     rig, scoring = two_hosts
     profile = tmp_path / 'udp_only.xml'
     profile.write_text(UDP_ONLY_PROFILE)
-    params_file = edited_params(tmp_path, wait_for_subscribers='1', frame_rate='15.0')  # the rig's face_detector
+    params_file = edited_params(tmp_path, wait_for_subscribers=str(camera_subscribers([node('face_detector')])),
+                                frame_rate='15.0')  # the rig's face_detector
 
     def env(peer: str) -> dict[str, str]:
         return {**os.environ, FASTDDS_PROFILE_VARIABLE: str(profile), 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SUBNET',

@@ -70,8 +70,9 @@ class FlowSettings(Settings):
                                 min=0.0, max=1.0)
     mirrored: bool = setting(False, 'Images are mirrored left-right (patient\'s left on the image left)')
     face_scale: str = setting('reference', 'Scale of the face crop the flow sees: reference (resampled so the '
-                                           'inter-ocular distance is reference_interocular; scores compare across '
-                                           'cameras and distances) or native (as the camera saw it; the paper)',
+                                           'inter-ocular distance is analysis_interocular, magnitudes in '
+                                           'reference pixels; scores compare across cameras and distances) or '
+                                           'native (as the camera saw it; the paper)',
                               choices=('reference', 'native'))
     reference_interocular: float = setting(80.0, 'Inter-ocular distance that defines the unit of every magnitude '
                                                  '(reference pixels); 80 is about that of the faces of CK+, the '
@@ -179,8 +180,8 @@ class _Anchor:
     """Reference pixels per source-image pixel (RegionMotion.magnitude_scale)."""
     size: tuple[int, int]
     """(width, height) of the resampled crop the flow sees."""
-    to_reference: float = 1.0
-    """Factor (float32) from the flow's pixels to reference pixels: reference / analysis inter-ocular."""
+    to_reference: float
+    """Factor (float32) from the flow's pixels to reference pixels: reference / analysis inter-ocular (1: native)."""
 
     def resample(self, frame: Frame) -> np.ndarray:
         """The crop of a frame (or of its face patch) at the analysis scale."""

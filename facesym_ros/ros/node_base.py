@@ -334,7 +334,7 @@ def spin(node: Node, executor_name: str) -> None:
 
     try:
         from rclpy.experimental import EventsExecutor
-    except ImportError:  # an rclpy older than Jazzy's
+    except ImportError:  # an rclpy without it
         if executor_name != 'single_threaded':
             node.get_logger().warning('this rclpy has no EventsExecutor: running on rclpy.spin '
                                       '(executor: single_threaded)')
