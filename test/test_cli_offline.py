@@ -93,6 +93,18 @@ def test_a_parameter_file_with_a_typo_is_refused(tmp_path):
     assert result.returncode == 2 and 'threshhold_factor' in result.stderr
 
 
+@pytest.mark.parametrize('command', ['score', 'bringup'])
+def test_a_parameter_file_a_node_would_refuse_is_refused_offline_too(tmp_path, command):
+    """Settings only a node uses (its executor, its queue) are checked by every command that reads the file."""
+    params = tmp_path / 'params.yaml'
+    params.write_text('/**/face_detector:\n  ros__parameters:\n    executor: fast\n')
+    args = ['--sample'] if command == 'score' else ['--source', 'none']
+    result = facesym(command, *args, '--params-file', str(params), check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].endswith(f"{params}: face_detector: executor must be one of events, single_threaded, got 'fast'")
+
+
 def test_parameter_file_changes_the_score(tmp_path, sample_score):
     params = tmp_path / 'params.yaml'
     params.write_text('symmetry_scorer:\n  ros__parameters:\n    symmetry_lambda: 10.0\n')

@@ -67,8 +67,9 @@ def load_params_file(path: str | Path | None = None) -> dict[str, dict[str, Any]
     """Parameters per node name from a ROS 2 parameter file; `/**` entries apply to every node.
 
     Node keys may be bare (`optical_flow`) or carry a namespace (`/**/optical_flow`, `/rig1/optical_flow`).
-    ROS_PARAMETERS (use_sim_time) are accepted and left out of the result. A key given twice, an unknown node
-    and an unknown parameter name (also under `/**`) are errors.
+    ROS_PARAMETERS (use_sim_time) are accepted and left out of the result. A key given twice, an unknown node,
+    an unknown parameter name (also under `/**`) and a value its setting refuses are errors: every node's
+    settings are checked here, so an offline command refuses the file a node would refuse at its start.
     """
     path = Path(path) if path else default_params_file()
     try:
@@ -104,6 +105,11 @@ def load_params_file(path: str | Path | None = None) -> dict[str, dict[str, Any]
     for name, values in params.items():
         names = set(parameter_names(name))
         params[name] = {**{k: v for k, v in shared.items() if k in names}, **values}
+        for cls in node(name).settings_classes():
+            try:
+                from_mapping(cls, params[name], source=name)
+            except ValueError as error:
+                raise ValueError(f'{path}: {name}: {error}') from None
     return params
 
 
