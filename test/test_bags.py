@@ -6,6 +6,7 @@ import csv
 import math
 import shutil
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -18,12 +19,14 @@ from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 from std_msgs.msg import Header
 
+from facesym_ros.bag.score import score_bag
 from facesym_ros.bag.storage import Topic as BagTopic
 from facesym_ros.bag.storage import add_topic, create_writer, open_bag, typestore, write_image_bag
 from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.config.params import load_params_file, pipeline_config
 from facesym_ros.config.registry import NODES, camera_subscribers
-from facesym_ros.core.pipeline import score_sequence
+from facesym_ros.core.frame import Frame
+from facesym_ros.core.pipeline import run_ahead, score_sequence
 from facesym_ros.core.video import FrameSource
 from facesym_ros.msg import RegionScore, SymmetryScore, TrialEvent
 from helpers.bags import facesym, score_json, start_recorder, wait_for_line
@@ -187,6 +190,60 @@ def test_score_bag_finds_recorded_trial_markers(tmp_path, clip):
     # --no-markers: the whole bag
     whole = score_json(bag, tmp_path, '--no-markers')
     assert [t['frames'] for t in whole['trials']] == [72]
+
+
+def test_score_bag_reading_ahead_in_a_thread_changes_nothing(tmp_path, clip):
+    """The reading thread (face side) and the flow side each see every image in order: the same scores and the same
+    output bag as one thread, and a trial started mid-bag is scored as its frames alone are, face found anew."""
+    bag = _bag_with_markers(tmp_path, clip, [
+        (0.2, TrialEvent.START, 'smile'), (1.2, TrialEvent.STOP, 'smile'), (1.3, TrialEvent.STOP, 'smile'),
+        (1.5, TrialEvent.START, 'discarded'), (1.7, TrialEvent.RESET, ''), (1.8, TrialEvent.START, 'rest')])
+    config = pipeline_config(load_params_file())
+    store = typestore()
+    runs = {}
+    for read_ahead in (0, 4):
+        out = tmp_path / f'reviewed-{read_ahead}'
+        with open_bag(bag) as contents:
+            report = score_bag(contents, config, output_bag=out, read_ahead=read_ahead)
+        with open_bag(out) as reviewed:  # CDR's padding bytes are not the same twice, even in one thread
+            written = [(m.topic, m.log_time_ns, bytes(store.serialize_cdr(store.deserialize_cdr(m.data, m.msgtype),
+                                                                           m.msgtype))) for m in reviewed.messages()]
+        runs[read_ahead] = (report.to_json_dict(), written)
+    assert runs[4] == runs[0]
+    report, written = runs[4]
+    assert [trial['trial_id'] for trial in report['trials']] == ['smile', 'rest']
+    assert report['problems'] == ['trial marker at 1700000001.300 s ignored: no trial is running']  # the 2nd stop
+    assert len(written) == 72 + 6 + 4 * 72 + 2  # images, markers, four derived topics a frame, two scores
+    smile = report['trials'][0]
+    frames = [Frame.from_bgr(image, index) for index, image in enumerate(clip[6:37])]
+    alone = score_sequence(frames, config)
+    assert score_sequence(frames, config, read_ahead=0) == alone  # a video file's frames, likewise
+    assert smile['frames'] == alone.frame_count == 31
+    for region in alone.regions:
+        assert smile['regions'][region.region]['vs_left'] == region.vs_left
+        assert smile['regions'][region.region]['vs_right'] == region.vs_right
+
+
+def test_the_reading_thread_hands_on_its_error_and_stops_with_its_caller(tmp_path, clip):
+    def failing():
+        yield 1
+        yield 2
+        raise ValueError('a bad image')
+
+    got = []
+    with pytest.raises(ValueError, match='a bad image'):
+        got.extend(run_ahead(failing(), 1))
+    assert got == [1, 2]
+
+    write_image_bag(tmp_path / 'session', clip[:20], FRAME_RATE)
+
+    def refuse(result) -> None:
+        if result.frame.stamp_ns > 1_700_000_000 * 10**9 + 200_000_000:
+            raise RuntimeError('the caller gave up')
+
+    with open_bag(tmp_path / 'session') as contents, pytest.raises(RuntimeError, match='the caller gave up'):
+        score_bag(contents, pipeline_config(load_params_file()), on_frame=refuse)
+    assert not [thread for thread in threading.enumerate() if thread.name == 'facesym-read-ahead']
 
 
 def test_a_trial_whose_bag_ends_before_its_stop_says_what_its_frames_cover(tmp_path, clip):

@@ -1,8 +1,11 @@
 """`facesym score-bag`: score a recorded session offline, with the same core as the live graph, without DDS.
 
 Every image of the bag goes through FacePipeline in stamp order, as it went
-through the live nodes, and a TrialController (the one the nodes use) applies
-the trial marks by stamp. Trials come from time ranges the user gives, or from the trial markers
+through the live nodes: a reading thread observes it (face_detector's and
+landmark_detector's work) and the caller's thread measures its flow and scores
+it (optical_flow's and symmetry_scorer's), each side with a TrialController
+(the one the nodes use) applying the trial marks by stamp. Trials come from
+time ranges the user gives, or from the trial markers
 (facesym_ros/msg/TrialEvent) the scorer recorded; with neither, the whole bag
 is one trial. Because the same code sees the same frames with the same
 stamps, the scores equal the live ones.
@@ -10,6 +13,7 @@ stamps, the scores equal the live ones.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +38,7 @@ from facesym_ros.bag.storage import (
 )
 from facesym_ros.core.annotate import annotated_frame
 from facesym_ros.core.frame import Frame
-from facesym_ros.core.pipeline import FacePipeline, FrameResult, PipelineSettings
+from facesym_ros.core.pipeline import READ_AHEAD, FacePipeline, FrameResult, Observation, PipelineSettings, run_ahead
 from facesym_ros.core.scoring import ScoreResult, TrialLabels
 from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
 from facesym_ros.core.trials import ScoreKind, TrialController, TrialError, TrialEventKind, TrialMark, TrialScorer
@@ -184,15 +188,29 @@ class DerivedTopics:
         self._writer.write(self.connections[name], log_time_ns, serialize_message(msg))
 
 
-def _decoded_frames(bag: BagContents, image_topic: Topic, report: BagScore,
-                    copy: Callable[[BagMessage], None] | None) -> Iterator[tuple[Frame, object, int]]:
-    """(frame, image message, log time) of every usable image in stamp order; other messages go to `copy`."""
+@dataclass(frozen=True)
+class _BagStep:
+    """What the reading thread hands on: the messages read since its last step (to copy, in order) and the usable
+    image among them, observed, with its message and log time; a last step with no image carries the bag's tail."""
+
+    read: tuple[BagMessage, ...]
+    observed: Observation | None = None
+    image: object = None
+    log_time_ns: int = 0
+
+
+def _observed_images(bag: BagContents, image_topic: Topic, report: BagScore, *, keep_read: bool,
+                     on_first_stamp: Callable[[int], None], face_trials: TrialController,
+                     pipeline: FacePipeline) -> Iterator[_BagStep]:
+    """Every usable image in stamp order, decoded and observed (the face side: face_detector's and
+    landmark_detector's work live), face_trials applying the marks due before each; keep_read: with every
+    message read, for the output bag."""
     store = typestore()
-    last_stamp = -1
-    topics = None if copy is not None else [image_topic.name]
-    for message in bag.messages(topics):
-        if copy is not None:
-            copy(message)
+    last_stamp: int | None = None
+    read: list[BagMessage] = []
+    for message in bag.messages(None if keep_read else [image_topic.name]):
+        if keep_read:
+            read.append(message)
         if message.topic != image_topic.name:
             continue
         report.frames_read += 1
@@ -207,29 +225,46 @@ def _decoded_frames(bag: BagContents, image_topic: Topic, report: BagScore,
                                        f'skipped: {reason}')
             report.frames_skipped[reason] += 1
             continue
-        if stamp <= last_stamp:
+        if last_stamp is not None and stamp <= last_stamp:
             report.frames_skipped['stamp not after the previous image'] += 1
             continue
+        if last_stamp is None:
+            on_first_stamp(stamp)
         last_stamp = stamp
-        yield frame, image, message.log_time_ns
+        face_trials.before_frame(stamp)
+        yield _BagStep(tuple(read), pipeline.observe(frame), image, message.log_time_ns)
+        read = []
+    if read:
+        yield _BagStep(tuple(read))
 
 
 def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None = None,
               trials: Sequence[TrialRange] = (), use_markers: bool = True, output_bag: Path | None = None,
               output_storage: str = 'mcap', output_namespace: str = 'rescored', heatmap_max: float = 5.0,
               progress: Callable[[int], None] | None = None,
-              on_frame: Callable[[FrameResult], None] | None = None) -> BagScore:
+              on_frame: Callable[[FrameResult], None] | None = None, read_ahead: int = READ_AHEAD) -> BagScore:
     """Score the bag's trials; with output_bag, also write the bag again with the results added.
 
     on_frame sees every frame's result (with its flow map) in stamp order, e.g. for a session report's pictures.
+    A second thread reads and observes up to read_ahead images ahead of the flow. The face side and the flow side
+    each take every image in stamp order, as the nodes do live, so the scores do not change; 0: one thread.
     """
     image_topic = pick_image_topic(bag, topic)
     marks = recorded_marks(bag) if use_markers and not trials else []
     trials_from = 'ranges' if trials else 'markers' if marks else 'whole bag'
     report = BagScore(bag.path, image_topic.name, trials_from)
     pipeline = FacePipeline(config)
-    trials_control = TrialController(TrialScorer(config.scoring, max_trial_seconds=1e9), pipeline.motion,
-                                     tracker=pipeline.tracker)
+    trials_control = TrialController(TrialScorer(config.scoring, max_trial_seconds=1e9), pipeline.motion)
+    face_trials = TrialController(tracker=pipeline.tracker)  # the face side's, in the reading thread, as live
+
+    def schedule(first_stamp_ns: int) -> None:
+        """The trial marks, once the first image's stamp is known; a mark that does not fit is said once."""
+        due = range_marks(trials, first_stamp_ns) if trials else (
+            marks or [TrialMark(first_stamp_ns, TrialEventKind.START, bag.path.stem)])
+        _schedule(trials_control, due, report)
+        for mark in due:
+            with contextlib.suppress(TrialError):  # the same mark, refused by both alike
+                face_trials.command(mark)
 
     writer = create_writer(output_bag, output_storage) if output_bag is not None else None
     derived = copy = None
@@ -239,24 +274,29 @@ def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None =
             derived = DerivedTopics(writer, output_namespace, heatmap_max)
         first = True
         frame_id = ''
-        for frame, image, log_time in _decoded_frames(bag, image_topic, report, copy):
-            if first:
+        steps = _observed_images(bag, image_topic, report, keep_read=copy is not None, on_first_stamp=schedule,
+                                 face_trials=face_trials, pipeline=pipeline)
+        with contextlib.closing(run_ahead(steps, read_ahead) if read_ahead > 0 else steps) as ahead:
+            for step in ahead:
+                if copy is not None:
+                    for message in step.read:
+                        copy(message)
+                if step.observed is None:
+                    continue
                 first = False
-                _schedule(trials_control, range_marks(trials, frame.stamp_ns) if trials else
-                          marks or [TrialMark(frame.stamp_ns, TrialEventKind.START, bag.path.stem)], report)
-            frame_id = image.header.frame_id
-            finals = trials_control.before_frame(frame.stamp_ns)
-            result = pipeline.process(frame)
-            if on_frame is not None:
-                on_frame(result)
-            finals += [score for kind, score in trials_control.add(result.motion) if kind == ScoreKind.FINAL]
-            report.scores += finals
-            if derived is not None:
-                for score in finals:
-                    derived.score(score, frame_id, log_time)
-                derived.frame(result, frame_id, log_time, pipeline.detector.name)
-            if progress is not None:
-                progress(1)
+                frame_id = step.image.header.frame_id
+                finals = trials_control.before_frame(step.observed.frame.stamp_ns)
+                result = pipeline.measure(step.observed)
+                if on_frame is not None:
+                    on_frame(result)
+                finals += [score for kind, score in trials_control.add(result.motion) if kind == ScoreKind.FINAL]
+                report.scores += finals
+                if derived is not None:
+                    for score in finals:
+                        derived.score(score, frame_id, step.log_time_ns)
+                    derived.frame(result, frame_id, step.log_time_ns, pipeline.detector.name)
+                if progress is not None:
+                    progress(1)
         unstopped = 'the bag ends before the trial was stopped; scored up to its last frame'
         finals = trials_control.end_of_stream(unstopped if trials_from != 'whole bag' else '')
         report.scores += finals

@@ -8,9 +8,13 @@ therefore identical scores.
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from facesym_ros.core.detection import DetectorSettings, FaceTrack, FaceTracker, HaarFaceDetector, TrackState
 from facesym_ros.core.flow import FlowSettings, RegionMotion, RegionMotionEstimator
@@ -21,6 +25,9 @@ from facesym_ros.core.landmarks.factory import LandmarkSettings, make_landmark_b
 from facesym_ros.core.scoring import ScoreResult, ScoringSettings, TrialAccumulator
 
 STAGES = ('detection', 'landmarks', 'flow')
+T = TypeVar('T')
+READ_AHEAD = 4
+"""Frames a reading thread may observe ahead of the flow: a few frames' memory, enough to keep both busy."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,17 @@ class PipelineSettings:
     landmarks: LandmarkSettings = field(default_factory=LandmarkSettings)
     flow: FlowSettings = field(default_factory=FlowSettings)
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the face side of the pipeline found in a frame, before its motion is measured."""
+
+    frame: Frame
+    track: FaceTrack
+    landmarks: Landmarks | None
+    patch: Frame | None
+    """The face patch the landmarks saw and the flow will see (None: no face)."""
 
 
 @dataclass(frozen=True)
@@ -74,33 +92,100 @@ class FacePipeline:
         self.stage_seconds = dict.fromkeys(STAGES, 0.0)
 
     def process(self, frame: Frame) -> FrameResult:
+        return self.measure(self.observe(frame))
+
+    def observe(self, frame: Frame) -> Observation:
+        """The face side of a frame: its track, patch and landmarks (face_detector and landmark_detector live).
+
+        observe and measure touch separate state, so one thread may observe the next frames while another
+        measures the earlier ones; each must see the frames in stamp order.
+        """
         t0 = time.perf_counter()
         track = self.tracker.update(frame.gray)
         t1 = time.perf_counter()
         patch = face_patch_of(frame, track)
-        seen = patch if patch is not None else frame  # what the landmarks and the flow see (the frame: no face)
-        landmarks = predict_landmarks(self.landmarks, seen, track)
+        landmarks = predict_landmarks(self.landmarks, patch if patch is not None else frame, track)
         t2 = time.perf_counter()
-        motion = self.motion.update(seen, track.state, track.box, track.faces_in_image, landmarks)
-        t3 = time.perf_counter()
-        for stage, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2), strict=True):
-            self.stage_seconds[stage] += seconds
-        return FrameResult(frame, track, landmarks, motion, patch)
+        self.stage_seconds['detection'] += t1 - t0
+        self.stage_seconds['landmarks'] += t2 - t1
+        return Observation(frame, track, landmarks, patch)
+
+    def measure(self, observed: Observation) -> FrameResult:
+        """The region motion of an observed frame against the one measured before it (optical_flow live)."""
+        t0 = time.perf_counter()
+        seen = observed.patch if observed.patch is not None else observed.frame  # the frame: no face
+        track = observed.track
+        motion = self.motion.update(seen, track.state, track.box, track.faces_in_image, observed.landmarks)
+        self.stage_seconds['flow'] += time.perf_counter() - t0
+        return FrameResult(observed.frame, track, observed.landmarks, motion, observed.patch)
 
 
 def score_sequence(frames: Iterable[Frame], config: PipelineSettings | None = None,
                    landmark_backend: LandmarkBackend | None = None, trial_id: str = 'sequence',
-                   on_frame: Callable[[FrameResult], None] | None = None) -> ScoreResult:
+                   on_frame: Callable[[FrameResult], None] | None = None, *,
+                   read_ahead: int = READ_AHEAD) -> ScoreResult:
     """Score a whole sequence as one trial (the paper's setting).
 
     Frames are scored as they come and not kept, so memory does not grow with
-    the sequence; on_frame sees each frame's result (to draw or write it).
+    the sequence; on_frame sees each frame's result (to draw or write it). A
+    second thread reads and observes up to read_ahead frames ahead of the flow
+    (0: one thread); the scores are the same either way.
     """
     pipeline = FacePipeline(config, landmark_backend)
     trial = TrialAccumulator(pipeline.config.scoring, trial_id)
-    for frame in frames:
-        result = pipeline.process(frame)
-        trial.add(result.motion)
-        if on_frame is not None:
-            on_frame(result)
+    observed = (pipeline.observe(frame) for frame in frames)
+    with contextlib.closing(run_ahead(observed, read_ahead) if read_ahead > 0 else observed) as ahead:
+        for observation in ahead:
+            result = pipeline.measure(observation)
+            trial.add(result.motion)
+            if on_frame is not None:
+                on_frame(result)
     return trial.result()
+
+
+def run_ahead(steps: Iterator[T], depth: int) -> Iterator[T]:
+    """The items of `steps`, made in a thread of their own up to `depth` ahead of the caller.
+
+    OpenCV releases the GIL while it works, so reading and observing the next frames overlaps the flow of this
+    one on a second core. The thread's exception is raised here; a caller that stops early stops the thread.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def hand_on(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        error: BaseException | None = None
+        try:
+            for step in steps:
+                if not hand_on((step, None)):
+                    return
+        except BaseException as raised:  # raised again in the caller's thread
+            error = raised
+        finally:
+            close = getattr(steps, 'close', None)
+            if close is not None:
+                close()
+        hand_on((end, error))
+
+    thread = threading.Thread(target=produce, name='facesym-read-ahead', daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if item is end:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()

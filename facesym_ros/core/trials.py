@@ -254,8 +254,9 @@ class TrialController:
     before it, a RESET before the first frame at or after it. The scorer node
     drives one with a TrialScorer, the flow node with its RegionMotionEstimator,
     the face detector with its FaceTracker (a trial's face is detected in its
-    first frame, whatever came before), score-bag with all three, so live and
-    offline apply a mark to the same frame.
+    first frame, whatever came before); score-bag drives one with the tracker and
+    one with the scorer and the estimator, as the nodes do, so live and offline
+    apply a mark to the same frame.
 
     start/stop/reset check a command against the state after every scheduled
     mark and raise TrialError when it does not fit (start while a trial runs,
