@@ -208,11 +208,14 @@ def _observed_images(bag: BagContents, image_topic: Topic, report: BagScore, *, 
     store = typestore()
     last_stamp: int | None = None
     read: list[BagMessage] = []
+    first_log_ns = -1
     for message in bag.messages(None if keep_read else [image_topic.name]):
         if keep_read:
             read.append(message)
         if message.topic != image_topic.name:
             continue
+        if first_log_ns < 0:
+            first_log_ns = message.log_time_ns
         report.frames_read += 1
         try:
             image = store.deserialize_cdr(bytes(message.data), image_topic.msgtype)
@@ -221,8 +224,9 @@ def _observed_images(bag: BagContents, image_topic: Topic, report: BagScore, *, 
         except (ImageConversionError, ValueError, KeyError, IndexError, AssertionError) as error:
             reason = str(error) or type(error).__name__
             if not report.frames_skipped[reason]:
-                report.problems.append(f'{image_topic.name}: image at {ns_to_seconds(message.log_time_ns):.3f} s '
-                                       f'skipped: {reason}')
+                after = ns_to_seconds(message.log_time_ns - first_log_ns)
+                report.problems.append(f'{image_topic.name}: image logged {after:.3f} s after the first '
+                                       f'({ns_to_seconds(message.log_time_ns):.3f}) skipped: {reason}')
             report.frames_skipped[reason] += 1
             continue
         if last_stamp is not None and stamp <= last_stamp:
@@ -261,7 +265,7 @@ def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None =
         """The trial marks, once the first image's stamp is known; a mark that does not fit is said once."""
         due = range_marks(trials, first_stamp_ns) if trials else (
             marks or [TrialMark(first_stamp_ns, TrialEventKind.START, bag.path.stem)])
-        _schedule(trials_control, due, report)
+        _schedule(trials_control, due, report, first_stamp_ns)
         for mark in due:
             with contextlib.suppress(TrialError):  # the same mark, refused by both alike
                 face_trials.command(mark)
@@ -313,13 +317,18 @@ def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None =
     return report
 
 
-def _schedule(trials_control: TrialController, marks: Sequence[TrialMark], report: BagScore) -> None:
-    """Schedule the bag's trial marks; one that does not fit (a stop without a start) is a problem, not an error."""
+def _schedule(trials_control: TrialController, marks: Sequence[TrialMark], report: BagScore,
+              first_stamp_ns: int) -> None:
+    """Schedule the bag's trial marks; one that does not fit (a stop without a start) is a problem, not an error.
+
+    The problem names the mark's time as --trial ranges count it, from the first image's stamp.
+    """
     for mark in marks:
         try:
             trials_control.command(mark)
         except TrialError as error:
-            report.problems.append(f'trial marker at {ns_to_seconds(mark.stamp_ns):.3f} s ignored: {error}')
+            report.problems.append(f'trial marker {ns_to_seconds(mark.stamp_ns - first_stamp_ns):.3f} s after the '
+                                   f'first image (stamped {ns_to_seconds(mark.stamp_ns):.3f}) ignored: {error}')
 
 
 def _copier(writer: Writer, bag: BagContents, report: BagScore) -> Callable[[BagMessage], None]:
