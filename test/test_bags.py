@@ -26,7 +26,7 @@ from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.config.params import load_params_file, pipeline_config
 from facesym_ros.config.registry import NODES, camera_subscribers
 from facesym_ros.core.frame import Frame
-from facesym_ros.core.pipeline import run_ahead, score_sequence
+from facesym_ros.core.pipeline import READ_AHEAD, run_ahead, score_sequence
 from facesym_ros.core.video import FrameSource
 from facesym_ros.msg import RegionScore, SymmetryScore, TrialEvent
 from helpers.bags import facesym, score_json, start_recorder, wait_for_line
@@ -201,7 +201,7 @@ def test_score_bag_reading_ahead_in_a_thread_changes_nothing(tmp_path, clip):
     config = pipeline_config(load_params_file())
     store = typestore()
     runs = {}
-    for read_ahead in (0, 4):
+    for read_ahead in (0, READ_AHEAD):
         out = tmp_path / f'reviewed-{read_ahead}'
         with open_bag(bag) as contents:
             report = score_bag(contents, config, output_bag=out, read_ahead=read_ahead)
@@ -209,8 +209,8 @@ def test_score_bag_reading_ahead_in_a_thread_changes_nothing(tmp_path, clip):
             written = [(m.topic, m.log_time_ns, bytes(store.serialize_cdr(store.deserialize_cdr(m.data, m.msgtype),
                                                                            m.msgtype))) for m in reviewed.messages()]
         runs[read_ahead] = (report.to_json_dict(), written)
-    assert runs[4] == runs[0]
-    report, written = runs[4]
+    assert runs[READ_AHEAD] == runs[0]
+    report, written = runs[READ_AHEAD]
     assert [trial['trial_id'] for trial in report['trials']] == ['smile', 'rest']
     assert report['problems'] == [  # the second stop
         'trial marker 1.300 s after the first image (stamped 1700000001.300) ignored: no trial is running']

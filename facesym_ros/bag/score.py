@@ -191,11 +191,11 @@ class DerivedTopics:
 @dataclass(frozen=True)
 class _BagStep:
     """What the reading thread hands on: the messages read since its last step (to copy, in order) and the usable
-    image among them, observed, with its message and log time; a last step with no image carries the bag's tail."""
+    image among them, observed, with its frame id and log time; a last step with no image carries the bag's tail."""
 
     read: tuple[BagMessage, ...]
     observed: Observation | None = None
-    image: object = None
+    frame_id: str = ''
     log_time_ns: int = 0
 
 
@@ -236,7 +236,7 @@ def _observed_images(bag: BagContents, image_topic: Topic, report: BagScore, *, 
             on_first_stamp(stamp)
         last_stamp = stamp
         face_trials.before_frame(stamp)
-        yield _BagStep(tuple(read), pipeline.observe(frame), image, message.log_time_ns)
+        yield _BagStep(tuple(read), pipeline.observe(frame), image.header.frame_id, message.log_time_ns)
         read = []
     if read:
         yield _BagStep(tuple(read))
@@ -262,13 +262,10 @@ def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None =
     face_trials = TrialController(tracker=pipeline.tracker)  # the face side's, in the reading thread, as live
 
     def schedule(first_stamp_ns: int) -> None:
-        """The trial marks, once the first image's stamp is known; a mark that does not fit is said once."""
+        """The trial marks, once the first image's stamp is known."""
         due = range_marks(trials, first_stamp_ns) if trials else (
             marks or [TrialMark(first_stamp_ns, TrialEventKind.START, bag.path.stem)])
-        _schedule(trials_control, due, report, first_stamp_ns)
-        for mark in due:
-            with contextlib.suppress(TrialError):  # the same mark, refused by both alike
-                face_trials.command(mark)
+        _schedule((trials_control, face_trials), due, report, first_stamp_ns)
 
     writer = create_writer(output_bag, output_storage) if output_bag is not None else None
     derived = copy = None
@@ -280,7 +277,7 @@ def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None =
         frame_id = ''
         steps = _observed_images(bag, image_topic, report, keep_read=copy is not None, on_first_stamp=schedule,
                                  face_trials=face_trials, pipeline=pipeline)
-        with contextlib.closing(run_ahead(steps, read_ahead) if read_ahead > 0 else steps) as ahead:
+        with contextlib.closing(run_ahead(steps, read_ahead)) as ahead:
             for step in ahead:
                 if copy is not None:
                     for message in step.read:
@@ -288,7 +285,7 @@ def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None =
                 if step.observed is None:
                     continue
                 first = False
-                frame_id = step.image.header.frame_id
+                frame_id = step.frame_id
                 finals = trials_control.before_frame(step.observed.frame.stamp_ns)
                 result = pipeline.measure(step.observed)
                 if on_frame is not None:
@@ -317,18 +314,23 @@ def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None =
     return report
 
 
-def _schedule(trials_control: TrialController, marks: Sequence[TrialMark], report: BagScore,
+def _schedule(controllers: Sequence[TrialController], marks: Sequence[TrialMark], report: BagScore,
               first_stamp_ns: int) -> None:
-    """Schedule the bag's trial marks; one that does not fit (a stop without a start) is a problem, not an error.
+    """Schedule the bag's trial marks on every controller; one that does not fit (a stop without a start) is a
+    problem, not an error, said once: the controllers are given the same marks, so they refuse the same ones.
 
     The problem names the mark's time as --trial ranges count it, from the first image's stamp.
     """
     for mark in marks:
-        try:
-            trials_control.command(mark)
-        except TrialError as error:
+        refused: TrialError | None = None
+        for controller in controllers:
+            try:
+                controller.command(mark)
+            except TrialError as error:
+                refused = error
+        if refused is not None:
             report.problems.append(f'trial marker {ns_to_seconds(mark.stamp_ns - first_stamp_ns):.3f} s after the '
-                                   f'first image (stamped {ns_to_seconds(mark.stamp_ns):.3f}) ignored: {error}')
+                                   f'first image (stamped {ns_to_seconds(mark.stamp_ns):.3f}) ignored: {refused}')
 
 
 def _copier(writer: Writer, bag: BagContents, report: BagScore) -> Callable[[BagMessage], None]:

@@ -107,7 +107,7 @@ def load_params_file(path: str | Path | None = None) -> dict[str, dict[str, Any]
         params[name] = {**{k: v for k, v in shared.items() if k in names}, **values}
         for cls in node(name).settings_classes():
             try:
-                from_mapping(cls, params[name], source=name)
+                from_mapping(cls, params[name])
             except ValueError as error:
                 raise ValueError(f'{path}: {name}: {error}') from None
     return params

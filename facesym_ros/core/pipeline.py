@@ -134,7 +134,7 @@ def score_sequence(frames: Iterable[Frame], config: PipelineSettings | None = No
     pipeline = FacePipeline(config, landmark_backend)
     trial = TrialAccumulator(pipeline.config.scoring, trial_id)
     observed = (pipeline.observe(frame) for frame in frames)
-    with contextlib.closing(run_ahead(observed, read_ahead) if read_ahead > 0 else observed) as ahead:
+    with contextlib.closing(run_ahead(observed, read_ahead)) as ahead:
         for observation in ahead:
             result = pipeline.measure(observation)
             trial.add(result.motion)
@@ -144,11 +144,15 @@ def score_sequence(frames: Iterable[Frame], config: PipelineSettings | None = No
 
 
 def run_ahead(steps: Iterator[T], depth: int) -> Iterator[T]:
-    """The items of `steps`, made in a thread of their own up to `depth` ahead of the caller.
+    """The items of `steps`, made in a thread of their own up to `depth` ahead of the caller (0: in its thread).
 
     OpenCV releases the GIL while it works, so reading and observing the next frames overlaps the flow of this
-    one on a second core. The thread's exception is raised here; a caller that stops early stops the thread.
+    one on a second core. The thread's exception is raised here; a caller that stops early (closes this) stops
+    the thread.
     """
+    if depth <= 0:
+        yield from steps
+        return
     handoff: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     end = object()
