@@ -361,6 +361,7 @@ class TrialAccumulator:
         method = {'software': f'facesym_ros {__version__}', 'symmetry_lambda': config.symmetry_lambda,
                   'max_head_motion': config.max_head_motion,
                   'min_landmark_confidence': config.min_landmark_confidence,
+                  'min_movement': config.min_movement,
                   'frames': [json.loads(m) for m in sorted(self._methods)]}
         return ScoreResult(
             trial_id=self.trial_id, first_stamp_ns=self.first_stamp_ns, last_stamp_ns=self.last_stamp_ns,
