@@ -272,6 +272,24 @@ def test_local_links_and_paths_exist():
     assert missing == []
 
 
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r'[^\w\- ]', '', heading.strip().lower()).replace(' ', '-')
+
+
+def test_anchors_of_local_links_exist():
+    missing = []
+    for path in PROSE:
+        for target, anchor in re.findall(r'\]\(([^)#\s]*)#([^)\s]+)\)', path.read_text()):
+            page = (path.parent / target).resolve() if target else path
+            if not page.exists():
+                continue  # a page still to come (test_local_links_and_paths_exist)
+            slugs = {_slug(line.lstrip('#')) for line in prose(page).splitlines() if line.startswith('#')}
+            if anchor not in slugs:
+                missing.append(f'{path.relative_to(ROOT)}: {target}#{anchor}')
+    assert missing == []
+
+
 # ---- the README's shape and plain sentences ---------------------------------------------------------------
 
 def test_the_readme_is_short_with_the_two_commands_and_the_quick_starts_first():
@@ -292,12 +310,17 @@ def _sentences(path: Path) -> list[str]:
     text = re.sub(r'`[^`]*`', 'CODE', text)
     text = re.sub(r'\[([^\]]*)\]\([^)]*\)', r'\1', text)
     text = re.sub(r'\s+', ' ', text)
-    return [s.strip() for s in re.split(r'(?<=[.!?:;])\s+(?=[A-Z0-9`*(-])', text) if s.strip()]
+    text = re.sub(r'\b(e\.g|i\.e|vs)\.', r'\1', text)
+    return [s.strip() for s in re.split(r'(?<=[.!?])\s+(?=\S)|(?<=[:;])\s+(?=[A-Z0-9`*("-])', text) if s.strip()]
+
+
+MAX_WORDS = 32
+"""One idea a sentence, under about 30 words."""
 
 
 def test_sentences_are_short():
     long = [f'{path.relative_to(ROOT)}: {len(sentence.split())} words: {sentence}' for path in PROSE
-            for sentence in _sentences(path) if len(sentence.split()) > 40]
+            for sentence in _sentences(path) if len(sentence.split()) > MAX_WORDS]
     assert long == []
 
 
