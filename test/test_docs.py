@@ -374,7 +374,7 @@ def test_the_rig_quick_start_names_its_camera_source():
                 if re.match(r'(facesym bringup|ros2 launch)', line)]
     assert launches
     for line in launches:
-        assert re.search(r'--source (camera:\d+|none)|source:=(camera:\d+|none)', line), line
+        assert re.search(r'--source (camera(:\d+)?|none)\b|source:=(camera(:\d+)?|none)\b', line), line
     wrong = [f'{block}: {line}' for block in shell_blocks(PROSE) for line in block.text.splitlines()
              if re.match(r'\s*(facesym bringup|ros2 launch)', line) and re.search(r'camera|rig', line, re.I)
              and not re.search(r'--source \S|source:=\S', line)]
