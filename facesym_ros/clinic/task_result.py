@@ -1,11 +1,11 @@
 """What the report needs of one task: its score, motion over time, summed heat map and key frame.
 
 TaskResult is the interface between whoever runs a session (the offline
-`facesym report`, later the live session runner) and the report: the runner
-scores each task's frames, and hands over the ScoreResult with the pictures.
-TaskCollector builds one from FrameResults as they arrive, keeping only
-small per-frame numbers and running sums, so a long task is not held in
-memory frame by frame.
+`facesym report`, the live session runner of `facesym session`) and the
+report: the runner scores each task's frames, and hands over the
+ScoreResult with the pictures. TaskCollector builds one from FrameResults as
+they arrive, keeping only small per-frame numbers and running sums, so a
+long task is not held in memory frame by frame.
 """
 
 from __future__ import annotations
