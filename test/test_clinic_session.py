@@ -86,7 +86,7 @@ def test_the_live_report_renders_in_chromium_with_every_task_score(live_session,
     assert image is not None and float(image.astype(float).std()) > 20  # not blank
     dom = chromium('--dump-dom', page.as_uri(), tmp=tmp_path).stdout
     assert 'P-0042' in dom and 'Partial session' not in dom
-    assert dom.count('data:image/png;base64,') == 3 * 7 + 1  # heat map, key frame, plot per task; summary
+    assert dom.count('data:image/png;base64,') == 3 * 7 + 2  # heat map, key frame, plot per task; summary; map
     for task in json.loads((output / 'report.json').read_text())['tasks']:
         row = dom.split(f'<tr id="task-{task["name"]}">')[1].split('</tr>')[0]
         for region in task['primary']:

@@ -124,7 +124,7 @@ def face_map_svg(picture: FacePicture, tints: Mapping[str, RegionTint], *, width
                  f'text-anchor="end" class="side-label" paint-order="stroke" stroke="#fff" '
                  f'stroke-width="{font / 4:.1f}">{second}</text>')
     height = round(width * height_px / width_px)
-    return (f'<svg id="{_esc(element_id)}" class="face-map" role="img" xmlns="http://www.w3.org/2000/svg" '
+    return (f'<svg id="{_esc(element_id)}" class="face-map" role="img" '
             f'viewBox="0 0 {width_px} {height_px}" width="{width}" height="{height}">'
             f'<title>{_esc(title or "face map: regions tinted by their symmetry score")}</title>'
             f'<defs><pattern id="{_esc(element_id)}-hatch" patternUnits="userSpaceOnUse" width="8" height="8" '
@@ -143,7 +143,7 @@ def legend_svg(width: int = 300, steps: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0
                     f'text-anchor="{"start" if v == 0 else "end" if v == 1 else "middle"}">{v:.1f}</text>'
                     for v in steps)
     total = width + band + 8
-    return (f'<svg id="face-map-legend" class="legend" role="img" xmlns="http://www.w3.org/2000/svg" '
+    return (f'<svg id="face-map-legend" class="legend" role="img" '
             f'viewBox="0 0 {total} {top + bar_height + 30}" width="{total}" height="{top + bar_height + 30}">'
             '<title>colour scale: SS from 0 (one side moves, the other does not) to 1 (both sides alike); '
             'grey hatched: no score</title>'
