@@ -157,6 +157,8 @@ def build_session_report(tasks: Sequence[TaskResult], info: SessionInfo,
     }
     for result, task_score in zip(tasks, scores, strict=True):
         entry = task_json(task_score)
+        for region, values in entry['regions'].items():  # why the SS means nothing (greyed), or None
+            values['void'] = task_score.void(region)
         entry['span_s'] = list(result.span) if result.span else None
         entry['key_frame_time_s'] = result.key_frame_time_s
         entry['status'] = task_status(result)
