@@ -117,7 +117,8 @@ def test_the_session_bag_holds_what_is_needed_to_redo_it(live_session):
 def test_the_bag_scored_again_equals_the_live_report(live_session, tmp_path):
     output, _ = live_session
     again = tmp_path / 'again'
-    facesym('session', '--from-bag', output / 'session_bag', '--output', again, check=True, timeout=600)
+    facesym('session', '--from-bag', output / 'session_bag', '--output', again, '--pdf', check=True, timeout=600)
+    assert (again / 'report.pdf').read_bytes().startswith(b'%PDF-')  # `facesym session --pdf`
     live = json.loads((output / 'report.json').read_text())
     rescored = json.loads((again / 'report.json').read_text())
     assert (rescored['subject_id'], rescored['session_id'], rescored['status']) == ('P-0042', 'S-1', 'complete')

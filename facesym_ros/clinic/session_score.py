@@ -18,13 +18,14 @@ movement is made with, and the watched regions. From the task's ScoreResult:
 
 The session summary: per region, the mean primary SS of the tasks that
 target it (the rest task excluded; a score whose quality flags say it means
-nothing, core/flags.py void_reason, is left out of the mean and named), and the facesym index, the mean of the
-three region means. The rest task's SS is the baseline asymmetry, reported,
-and subtracted only when the protocol's `subtract_baseline` says so (then
-every task's VS of a region side is reduced by the rest task's, never below
-0, before SS and K are computed). A score that cannot be computed stays NaN
-(null in JSON) with its reason, and so does every mean that would need it:
-a missing score never becomes 1.0 or is silently left out.
+nothing, core/flags.py void_reason, is left out of the mean and named), and
+the facesym index, the mean of the three region means. The rest task's SS
+is the baseline asymmetry, reported, and subtracted only when the protocol's
+`subtract_baseline` says so (then every task's VS of a region side is reduced
+by the rest task's, never below 0, before SS and K are computed). A score
+that cannot be computed stays NaN (null in JSON) with its reason, and so does
+every mean that would need it: a missing score never becomes 1.0 or is
+silently left out.
 """
 
 from __future__ import annotations
