@@ -25,7 +25,7 @@ import yaml
 from facesym_ros.clinic.face_map import scale_value
 from facesym_ros.clinic.protocol import SessionSettings, load_protocol, protocol_from_text, read_protocol_text
 from facesym_ros.clinic.report_html import SessionInfo, build_session_report, region_lines, render_html
-from facesym_ros.clinic.report_pdf import chromium_browser, write_report_pdf
+from facesym_ros.clinic.report_pdf import NoChromiumError, chromium_browser, write_report_pdf
 from facesym_ros.clinic.task_result import MotionTrace, TaskResult
 from facesym_ros.core.scoring import (
     NO_FLAGS,
@@ -192,8 +192,8 @@ def test_without_chromium_one_line_says_so_and_the_html_is_written(tmp_path):
                      env={**os.environ, 'FACESYM_CHROMIUM': str(tmp_path / 'no-chromium')})
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if 'report.pdf' in line]
-    assert lines == ['facesym report: report.pdf not written: no Chromium found (install Debian\'s chromium, or '
-                     'set FACESYM_CHROMIUM); report.html is']
+    assert lines == [f'facesym report: report.pdf not written: FACESYM_CHROMIUM={tmp_path / "no-chromium"} is not '
+                     'a program; report.html is']
     assert (output / 'report.html').is_file() and not (output / 'report.pdf').exists()
 
 
@@ -231,3 +231,16 @@ def test_the_lines_and_the_index_say_how_they_changed_since_the_last_visit():
     assert math.isclose(second.payload['summary']['regions']['cheek']['value'], cheek.measure.value)
     assert second.payload['settings_hash'] == first.payload['settings_hash']
     assert len(first.payload['settings_hash']) == 16
+
+
+def test_the_pdf_writer_says_in_one_line_that_there_is_no_chromium(monkeypatch, tmp_path):
+    page = tmp_path / 'report.html'
+    page.write_text('<!DOCTYPE html><html><body>report</body></html>')
+    monkeypatch.delenv('FACESYM_CHROMIUM', raising=False)
+    monkeypatch.setenv('PATH', str(tmp_path))  # no chromium on it
+    with pytest.raises(NoChromiumError, match=r"^no Chromium found \(install Debian's chromium, or set "
+                                              r'FACESYM_CHROMIUM\)$'):
+        write_report_pdf(page)
+    with pytest.raises(ValueError, match='paper must be one of A4, Letter'):
+        write_report_pdf(page, paper='A5')
+    assert not (tmp_path / 'report.pdf').exists()

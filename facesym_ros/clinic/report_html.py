@@ -301,6 +301,8 @@ class RegionLine:
         text = f'{head}: {side}; SS {self.measure.value:.2f}'
         if self.previous is not None:
             text += f', {_change(self.measure.value, self.previous)} {previous_label}'.rstrip()
+        elif previous_label:  # an earlier visit, without a number for this region
+            text += f', none {previous_label}'
         return text + (f'; not counted: {left_out}' if left_out else '')
 
 

@@ -48,7 +48,9 @@ def chromium_browser(executable: str | None = None) -> Iterator:
 
     binary = executable or find_chromium()
     if not binary:
-        raise NoChromiumError(f'no Chromium found (install Debian\'s chromium, or set {CHROMIUM_ENV})')
+        chosen = os.environ.get(CHROMIUM_ENV)
+        raise NoChromiumError(f'{CHROMIUM_ENV}={chosen} is not a program' if chosen else
+                              f'no Chromium found (install Debian\'s chromium, or set {CHROMIUM_ENV})')
     args = [*CHROMIUM_ARGS, *(['--no-sandbox'] if os.geteuid() == 0 else [])]  # its sandbox refuses root
     with sync_playwright() as playwright:
         try:
