@@ -29,15 +29,19 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 vpy="$venv/bin/python"
 
-# Headless Chromium (Debian package) renders session reports in the tests. Installed when it is
-# missing and this runs as root; otherwise say how to get it.
-if ! command -v chromium >/dev/null 2>&1; then
+# Headless Chromium (Debian package chromium) renders session reports and prints report.pdf; the PDF
+# tests read it back with pdftotext and pdftoppm (Debian package poppler-utils). Each is installed when
+# it is missing and this runs as root; otherwise say how to get it.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing chromium (apt-get)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-      || echo "setup: could not install chromium; the report tests need it" >&2
+    echo "setup: installing ${missing[*]} (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } \
+      || echo "setup: could not install ${missing[*]}; the report tests need them" >&2
   else
-    echo "setup: chromium is missing; the report tests need it: sudo apt-get install chromium" >&2
+    echo "setup: ${missing[*]} missing; the report tests need them: sudo apt-get install ${missing[*]}" >&2
   fi
 fi
 

@@ -56,11 +56,20 @@ def test_report_json_holds_every_task_and_the_summary(sessions):
     assert smile['regions']['cheek']['role'] == 'primary' and smile['regions']['eye']['role'] == 'watched'
     assert 'synkinesis' in smile['regions']['eye'] and 'synkinesis' not in smile['regions']['cheek']
     summary = report['summary']
-    cheek_tasks = [t for t in report['tasks'] if t['primary'] == ['cheek']]
+    # a score flagged low_motion in its region (the clip's short slices hardly move) is left out, and named
+    left_out = {entry['task'] for entry in summary['regions']['cheek']['left_out']}
+    assert left_out == {t['name'] for t in report['tasks'] if t['primary'] == ['cheek'] and 'low_motion' in
+                        t['quality']['flags'] and 'cheek' in ' '.join(t['quality']['notes']).split('moved less')[0]}
+    cheek_tasks = [t for t in report['tasks'] if t['primary'] == ['cheek'] and t['name'] not in left_out]
     mean = sum(t['regions']['cheek']['symmetry']['value'] for t in cheek_tasks) / len(cheek_tasks)
     assert summary['regions']['cheek']['value'] == pytest.approx(mean)
     means = [summary['regions'][r]['value'] for r in ('forehead', 'eye', 'cheek')]
-    assert summary['facesym_index']['value'] == pytest.approx(sum(means) / 3)
+    if None in means:  # the forehead of this smile clip does not move: no index, and the reason
+        assert summary['facesym_index']['value'] is None and 'forehead' in summary['facesym_index']['reason']
+    else:
+        assert summary['facesym_index']['value'] == pytest.approx(sum(means) / 3)
+    # contiguous spans: each task is anchored at its own first frame (no late_anchor)
+    assert not any('late_anchor' in t['quality']['flags'] for t in report['tasks'])
     assert summary['baseline_task'] == 'rest' and set(summary['baseline']) == {'forehead', 'eye', 'cheek'}
 
 
@@ -87,7 +96,8 @@ def test_the_report_renders_in_chromium_with_every_score(sessions, tmp_path):
     dom = chromium('--dump-dom', page.as_uri(), tmp=tmp_path).stdout
     report = json.loads((sessions[0] / 'report.json').read_text())
     assert 'P-017' in dom and 'S1' in dom and '2026-03-02' in dom
-    assert dom.count('data:image/png;base64,') == 3 * len(TASKS) + 1  # heat map, key frame, plot; summary
+    # heat map, key frame, plot per task; the summary plot; the first page's face map
+    assert dom.count('data:image/png;base64,') == 3 * len(TASKS) + 2
     for task in report['tasks']:
         row = dom.split(f'<tr id="task-{task["name"]}">')[1].split('</tr>')[0]
         assert task['name'] in row
@@ -100,7 +110,7 @@ def test_the_report_renders_in_chromium_with_every_score(sessions, tmp_path):
                 k = entry['synkinesis']['value']
                 assert (f'K {k:.3f}' if k is not None else 'K <span class="na"') in row, (task['name'], region)
     index = report['summary']['facesym_index']['value']
-    assert f'{index:.3f}' in dom.split('id="facesym-index"')[1][:200]
+    assert (f'{index:.3f}' if index is not None else 'no facesym index') in dom.split('id="facesym-index"')[1][:200]
 
 
 def test_compare_adds_the_trend_of_earlier_sessions(sessions, tmp_path):
@@ -108,7 +118,7 @@ def test_compare_adds_the_trend_of_earlier_sessions(sessions, tmp_path):
     assert [entry['session_id'] for entry in second['history']] == ['S1', 'S2']
     page = (sessions[1] / 'report.html').read_text()
     assert 'trend across sessions' in page or 'Trend' in page
-    assert page.count('data:image/png;base64,') == 3 * len(TASKS) + 2  # plus the trend plot
+    assert page.count('data:image/png;base64,') == 3 * len(TASKS) + 3  # plus the trend plot
 
 
 def test_bad_report_arguments_are_one_line_errors(tmp_path):
@@ -159,16 +169,22 @@ def test_a_missing_score_propagates_as_null_with_its_reason(tmp_path):
     tasks = [TaskResult(task, empty if task.name == 'smile' else good, MotionTrace.from_motions([]))
              for task in protocol.tasks]
     summary = summarize([score_task(t.task, t.score, SessionSettings()) for t in tasks])
-    assert math.isnan(summary.region_means['cheek'].value) and 'smile' in summary.region_means['cheek'].reason
-    assert math.isnan(summary.index.value) and 'cheek' in summary.index.reason
+    # too_few_frames voids every SS of smile: left out of the cheek mean, and named
+    assert summary.region_means['cheek'].value == pytest.approx(1 - 3.8 * 0.02)
+    assert summary.left_out['cheek'] == (('smile', 'too few frames'),)
     assert summary.region_means['eye'].value == pytest.approx(1 - 3.8 * 0.01)
+    # a region whose every score is void has no mean, and then the index has none
+    only_smile = summarize([score_task(t.task, t.score, SessionSettings()) for t in tasks
+                            if t.task.name not in ('snarl', 'pucker')])
+    assert math.isnan(only_smile.region_means['cheek'].value) and 'smile' in only_smile.region_means['cheek'].reason
+    assert math.isnan(only_smile.index.value) and 'cheek' in only_smile.index.reason
     report = build_session_report(tasks, SessionInfo('P', 'S', '2026-01-01', SessionSettings()))
     page = write_session_report(tmp_path, report)
     payload = json.loads((tmp_path / 'report.json').read_text())
     smile = next(t for t in payload['tasks'] if t['name'] == 'smile')
     assert smile['regions']['cheek']['symmetry'] == {'value': None,
                                                      'reason': 'no frame pair with optical flow: no score'}
-    assert payload['summary']['facesym_index']['value'] is None
+    assert payload['summary']['regions']['cheek']['left_out'] == [{'task': 'smile', 'reason': 'too few frames'}]
     assert 'too_few_frames' in smile['quality']['flags']
     text = page.read_text()
     assert 'no frame pair with optical flow' in text and '1.000' not in text.split('id="task-smile"')[1][:400]

@@ -86,11 +86,12 @@ def test_the_live_report_renders_in_chromium_with_every_task_score(live_session,
     assert image is not None and float(image.astype(float).std()) > 20  # not blank
     dom = chromium('--dump-dom', page.as_uri(), tmp=tmp_path).stdout
     assert 'P-0042' in dom and 'Partial session' not in dom
-    assert dom.count('data:image/png;base64,') == 3 * 7 + 1  # heat map, key frame, plot per task; summary
+    assert dom.count('data:image/png;base64,') == 3 * 7 + 2  # heat map, key frame, plot per task; summary; map
     for task in json.loads((output / 'report.json').read_text())['tasks']:
         row = dom.split(f'<tr id="task-{task["name"]}">')[1].split('</tr>')[0]
         for region in task['primary']:
-            assert f'{task["regions"][region]["symmetry"]["value"]:.3f}' in row, (task['name'], region)
+            value = task['regions'][region]['symmetry']['value']
+            assert (f'{value:.3f}' if value is not None else 'n/a') in row, (task['name'], region)
 
 
 def test_the_session_bag_holds_what_is_needed_to_redo_it(live_session):
@@ -117,7 +118,8 @@ def test_the_session_bag_holds_what_is_needed_to_redo_it(live_session):
 def test_the_bag_scored_again_equals_the_live_report(live_session, tmp_path):
     output, _ = live_session
     again = tmp_path / 'again'
-    facesym('session', '--from-bag', output / 'session_bag', '--output', again, check=True, timeout=600)
+    facesym('session', '--from-bag', output / 'session_bag', '--output', again, '--pdf', check=True, timeout=600)
+    assert (again / 'report.pdf').read_bytes().startswith(b'%PDF-')  # `facesym session --pdf`
     live = json.loads((output / 'report.json').read_text())
     rescored = json.loads((again / 'report.json').read_text())
     assert (rescored['subject_id'], rescored['session_id'], rescored['status']) == ('P-0042', 'S-1', 'complete')

@@ -17,28 +17,33 @@ movement is made with, and the watched regions. From the task's ScoreResult:
   `min_comovement`): a ratio of two near-zero numbers says nothing.
 
 The session summary: per region, the mean primary SS of the tasks that
-target it (the rest task excluded), and the facesym index, the mean of the
-three region means. The rest task's SS is the baseline asymmetry, reported,
-and subtracted only when the protocol's `subtract_baseline` says so (then
-every task's VS of a region side is reduced by the rest task's, never below
-0, before SS and K are computed). A score that cannot be computed stays NaN
-(null in JSON) with its reason, and so does every mean that would need it:
-a missing score never becomes 1.0 or is silently left out.
+target it (the rest task excluded; a score whose quality flags say it means
+nothing, core/flags.py void_reason, is left out of the mean and named), and
+the facesym index, the mean of the three region means. The rest task's SS
+is the baseline asymmetry, reported, and subtracted only when the protocol's
+`subtract_baseline` says so (then every task's VS of a region side is reduced
+by the rest task's, never below 0, before SS and K are computed). A score
+that cannot be computed stays NaN (null in JSON) with its reason, and so does
+every mean that would need it: a missing score never becomes 1.0 or is
+silently left out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from facesym_ros.clinic.protocol import ProtocolTask, SessionSettings
+from facesym_ros.core.flags import void_reason
 from facesym_ros.core.regions import REGION_NAMES
 from facesym_ros.core.scoring import QualityFlag, ScoreResult, symmetry_score
 
 SIDES = ('left', 'right')
 INDEX_FORMULA = ('facesym index = mean over forehead, eye and cheek of the mean primary-region SS of the tasks '
                  'that target the region (rest excluded)')
+NO_SS_COUNTS = 'no SS counts: '  # a region mean whose every score is void
 SYNKINESIS_FORMULA = 'K = VS_watched(weaker side) / (VS_watched(weaker side) + VS_watched(stronger side))'
 
 
@@ -83,6 +88,10 @@ class TaskScore:
     def quality_words(self) -> list[str]:
         return list(self.score.quality.notes)
 
+    def void(self, region: str) -> str | None:
+        """Why the region's SS of this task means nothing (core/flags.py void_reason), or None when it stands."""
+        return void_reason(self.score, region)
+
     @property
     def quality_flags(self) -> list[str]:
         return [flag.name.lower() for flag in QualityFlag if flag in self.score.quality.flags]
@@ -95,6 +104,8 @@ class SessionSummary:
     index: Measure
     baseline: dict[str, Measure]  # the rest task's SS per region (empty without a rest task)
     baseline_task: str | None
+    left_out: dict[str, tuple[tuple[str, str], ...]] = dataclasses.field(default_factory=dict)
+    # per region: (task, reason) of each score its flags void, left out of the mean
 
 
 def _missing_reason(score: ScoreResult, region: str) -> str:
@@ -180,17 +191,25 @@ def summarize(task_scores: Sequence[TaskScore]) -> SessionSummary:
     """Per-region mean primary SS and the facesym index (INDEX_FORMULA); NaN wherever a needed score is."""
     means: dict[str, Measure] = {}
     targeting: dict[str, tuple[str, ...]] = {}
+    left_out: dict[str, tuple[tuple[str, str], ...]] = {}
     for region in REGION_NAMES:
         tasks = [ts for ts in task_scores if not ts.task.baseline and region in ts.task.primary]
         targeting[region] = tuple(ts.task.name for ts in tasks)
-        missing = [f'{ts.task.name}: {ts.region(region).symmetry.reason}' for ts in tasks
+        # A score whose flags say it means nothing (core/flags.py) is left out of the mean, and named.
+        left_out[region] = tuple((ts.task.name, ts.void(region)) for ts in tasks if ts.void(region))
+        voided = {name for name, _ in left_out[region]}
+        counted = [ts for ts in tasks if ts.task.name not in voided]
+        missing = [f'{ts.task.name}: {ts.region(region).symmetry.reason}' for ts in counted
                    if ts.region(region).symmetry.missing]
         if not tasks:
             means[region] = Measure(math.nan, f'no task targets the {region}')
+        elif not counted:
+            means[region] = Measure(math.nan, NO_SS_COUNTS + '; '.join(f'{name}: {reason}'
+                                                                         for name, reason in left_out[region]))
         elif missing:
             means[region] = Measure(math.nan, 'no SS for ' + '; '.join(missing))
         else:
-            means[region] = Measure(sum(ts.region(region).symmetry.value for ts in tasks) / len(tasks))
+            means[region] = Measure(sum(ts.region(region).symmetry.value for ts in counted) / len(counted))
     missing_regions = [region for region, mean in means.items() if mean.missing]
     if missing_regions:
         index = Measure(math.nan, 'no mean SS for ' + ', '.join(missing_regions))
@@ -198,7 +217,7 @@ def summarize(task_scores: Sequence[TaskScore]) -> SessionSummary:
         index = Measure(sum(mean.value for mean in means.values()) / len(means))
     rest = next((ts for ts in task_scores if ts.task.baseline), None)
     baseline = {region: rest.region(region).symmetry for region in rest.task.primary} if rest else {}
-    return SessionSummary(means, targeting, index, baseline, rest.task.name if rest else None)
+    return SessionSummary(means, targeting, index, baseline, rest.task.name if rest else None, left_out)
 
 
 def _number(value: float) -> float | None:
@@ -229,7 +248,9 @@ def task_json(task_score: TaskScore) -> dict:
 
 def summary_json(summary: SessionSummary) -> dict:
     return {
-        'regions': {region: {**mean.to_json(), 'tasks': list(summary.region_tasks[region])}
+        'regions': {region: {**mean.to_json(), 'tasks': list(summary.region_tasks[region]),
+                             'left_out': [{'task': task, 'reason': reason}
+                                          for task, reason in summary.left_out.get(region, ())]}
                     for region, mean in summary.region_means.items()},
         'facesym_index': summary.index.to_json(),
         'index_formula': INDEX_FORMULA,
