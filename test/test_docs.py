@@ -222,6 +222,10 @@ def _known_names() -> set[str]:
     names |= {flag.name.lower() for flag in QualityFlag}
     names |= set(re.findall(r'^\| `(\w+)` \| `\w+/srv/', (ROOT / 'docs' / 'ros-api.md').read_text(), re.M))  # services
     names |= {path.stem for path in (ROOT / 'bench').glob('bench_*.py')}
+    # keys of report.json and the score JSON, and functions the docs name: they must exist in the package's code
+    source = '\n'.join(path.read_text() for path in (ROOT / 'facesym_ros').rglob('*.py') if 'msg' not in path.parts)
+    names |= set(re.findall(r"'([a-z][a-z0-9]*(?:_[a-z0-9]+)+)'", source))
+    names |= set(re.findall(r'^\s*def ([a-z]\w+)\(', source, re.M))
     return names | ALSO_KNOWN
 
 
