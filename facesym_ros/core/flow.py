@@ -92,10 +92,10 @@ class FlowSettings(Settings):
                                                'magnitudes (off: the paper)')
     min_face_similarity: float = setting(0.4, 'A face whose grey thumbnail correlates less than this with the '
                                               'trial\'s first face is another face: flagged face_changed (the '
-                                              'sample\'s smile keeps above 0.7)', min=-1.0, max=1.0)
+                                              'sample\'s smile keeps above 0.65)', min=-1.0, max=1.0)
     max_face_colour_distance: float = setting(0.3, 'A face whose hue-saturation histogram is further than this '
                                                    '(Bhattacharyya) from the trial\'s first face\'s is another '
-                                                   'face: flagged face_changed (the sample keeps below 0.12)',
+                                                   'face: flagged face_changed (the sample keeps below 0.16)',
                                               min=0.0, max=1.0)
 
     def method(self, landmark_backend: str) -> str:

@@ -7,8 +7,8 @@ appearance: a small thumbnail of the face crop against the one of the trial's fi
 - by pattern: zero-mean normalised correlation of the grey thumbnails (blind to brightness and contrast), and
 - by colour: the Bhattacharyya distance of their hue-saturation histograms.
 
-The sample's whole smile, its frozen-half versions and its upscaled versions keep a correlation above 0.7 and a
-colour distance below 0.12; another person in the same box falls far outside both (test_identity). A frame that
+The sample's whole smile, its frozen-half versions and its upscaled versions keep a correlation above 0.65 and a
+colour distance below 0.16; another person in the same box falls far outside both (test_identity). A frame that
 fails either limit is counted by the trial's score, which is then flagged face_changed.
 """
 
