@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from facesym_ros.core.scoring import QualityFlag, ScoringSettings, TrialAccumulator, score_frames
 from facesym_ros.core.video import FrameSource, SourceError, frame_order
-from test_scoring import motion
+from helpers.motion import motion
 
 FAST = settings(max_examples=150, deadline=None)
 SUMS = {('cheek', 'left'): 30.0, ('cheek', 'right'): 20.0, ('eye', 'left'): 5.0, ('eye', 'right'): 5.0,
@@ -51,7 +51,7 @@ def test_a_folder_whose_names_give_no_single_order_is_refused_naming_the_file(co
            'twice': f'frame_{rng.randrange(count):03d}.png'}[fault]
     listing = [*files, odd]
     rng.shuffle(listing)
-    with pytest.raises(SourceError, match='cover.png|other_|same number|two patterns'):
+    with pytest.raises(SourceError, match=r'cover\.png|other_|same number|two patterns'):
         frame_order(listing)
 
 
