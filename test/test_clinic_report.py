@@ -56,11 +56,20 @@ def test_report_json_holds_every_task_and_the_summary(sessions):
     assert smile['regions']['cheek']['role'] == 'primary' and smile['regions']['eye']['role'] == 'watched'
     assert 'synkinesis' in smile['regions']['eye'] and 'synkinesis' not in smile['regions']['cheek']
     summary = report['summary']
-    cheek_tasks = [t for t in report['tasks'] if t['primary'] == ['cheek']]
+    # the sample is a smile: the cheek tasks whose cheek did not move (low_motion) are left out, and named
+    excluded = {entry['task'] for entry in summary['regions']['cheek']['excluded']}
+    cheek_tasks = [t for t in report['tasks'] if t['primary'] == ['cheek'] and t['name'] not in excluded]
+    assert cheek_tasks and all('low_motion' in t['quality']['flags'] for t in report['tasks']
+                               if t['name'] in excluded)
     mean = sum(t['regions']['cheek']['symmetry']['value'] for t in cheek_tasks) / len(cheek_tasks)
     assert summary['regions']['cheek']['value'] == pytest.approx(mean)
-    means = [summary['regions'][r]['value'] for r in ('forehead', 'eye', 'cheek')]
-    assert summary['facesym_index']['value'] == pytest.approx(sum(means) / 3)
+    # its brows never move: raise_brows says nothing, so the forehead has no mean and the index none either
+    assert summary['regions']['forehead']['value'] is None
+    assert summary['regions']['forehead']['excluded'] == [
+        {'task': 'raise_brows', 'region': 'forehead', 'reason': 'no movement: task not done?'}]
+    assert summary['facesym_index'] == {'value': None, 'reason': 'no mean SS for forehead'}
+    assert {(e['task'], e['region']) for e in summary['excluded']} == {
+        (e['task'], region) for region, entry in summary['regions'].items() for e in entry['excluded']}
     assert summary['baseline_task'] == 'rest' and set(summary['baseline']) == {'forehead', 'eye', 'cheek'}
 
 
@@ -99,8 +108,10 @@ def test_the_report_renders_in_chromium_with_every_score(sessions, tmp_path):
             if 'synkinesis' in entry:
                 k = entry['synkinesis']['value']
                 assert (f'K {k:.3f}' if k is not None else 'K <span class="na"') in row, (task['name'], region)
-    index = report['summary']['facesym_index']['value']
-    assert f'{index:.3f}' in dom.split('id="facesym-index"')[1][:200]
+    index = report['summary']['facesym_index']
+    shown = dom.split('id="facesym-index"')[1][:400]
+    assert (f'{index["value"]:.3f}' if index['value'] is not None else 'n/a') in shown
+    assert index['value'] is not None or index['reason'] in shown
 
 
 def test_compare_adds_the_trend_of_earlier_sessions(sessions, tmp_path):
@@ -152,15 +163,16 @@ def test_synkinesis_indicator_is_the_weaker_sides_share_and_null_when_undefined(
     assert task.region('cheek').symmetry.value == pytest.approx(1 - 3.8 * 0.04)
 
 
-def test_a_missing_score_propagates_as_null_with_its_reason(tmp_path):
+def test_a_missing_score_is_left_out_of_the_mean_and_named(tmp_path):
     protocol = load_protocol()
     good = _score({'forehead': (0.02, 0.01), 'eye': (0.03, 0.02), 'cheek': (0.05, 0.03)})
     empty = score_frames([], ScoringSettings())  # no frame pair with flow: NaN everywhere, flagged
     tasks = [TaskResult(task, empty if task.name == 'smile' else good, MotionTrace.from_motions([]))
              for task in protocol.tasks]
     summary = summarize([score_task(t.task, t.score, SessionSettings()) for t in tasks])
-    assert math.isnan(summary.region_means['cheek'].value) and 'smile' in summary.region_means['cheek'].reason
-    assert math.isnan(summary.index.value) and 'cheek' in summary.index.reason
+    # the smile is left out of the cheek's mean, and named with its reason; the other cheek tasks count
+    assert summary.region_means['cheek'].value == pytest.approx(1 - 3.8 * 0.02)
+    assert [(e.task, e.region, e.reason) for e in summary.excluded] == [('smile', 'cheek', 'too few frames')]
     assert summary.region_means['eye'].value == pytest.approx(1 - 3.8 * 0.01)
     report = build_session_report(tasks, SessionInfo('P', 'S', '2026-01-01', SessionSettings()))
     page = write_session_report(tmp_path, report)
@@ -168,7 +180,7 @@ def test_a_missing_score_propagates_as_null_with_its_reason(tmp_path):
     smile = next(t for t in payload['tasks'] if t['name'] == 'smile')
     assert smile['regions']['cheek']['symmetry'] == {'value': None,
                                                      'reason': 'no frame pair with optical flow: no score'}
-    assert payload['summary']['facesym_index']['value'] is None
+    assert payload['summary']['excluded'] == [{'task': 'smile', 'region': 'cheek', 'reason': 'too few frames'}]
     assert 'too_few_frames' in smile['quality']['flags']
     text = page.read_text()
     assert 'no frame pair with optical flow' in text and '1.000' not in text.split('id="task-smile"')[1][:400]

@@ -22,8 +22,13 @@ three region means. The rest task's SS is the baseline asymmetry, reported,
 and subtracted only when the protocol's `subtract_baseline` says so (then
 every task's VS of a region side is reduced by the rest task's, never below
 0, before SS and K are computed). A score that cannot be computed stays NaN
-(null in JSON) with its reason, and so does every mean that would need it:
-a missing score never becomes 1.0 or is silently left out.
+(null in JSON) with its reason; it never becomes 1.0.
+
+Every mean leaves out, and names, each score that means nothing: one without
+a number, and one whose flags say so (core.flags.void_reason: a flag that
+voids the whole score, or low motion in that region). The summary lists each
+one left out (`excluded`: task, region, reason); a mean with nothing left is
+NaN with the reasons, and so is the index when a region mean is.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from facesym_ros.clinic.protocol import ProtocolTask, SessionSettings
+from facesym_ros.core.flags import void_reason
 from facesym_ros.core.regions import REGION_NAMES
 from facesym_ros.core.scoring import QualityFlag, ScoreResult, symmetry_score
 
@@ -89,12 +95,30 @@ class TaskScore:
 
 
 @dataclass(frozen=True)
+class Excluded:
+    """A task's SS of a region that a mean left out, and why."""
+
+    task: str
+    region: str
+    reason: str
+
+    def to_json(self) -> dict:
+        return {'task': self.task, 'region': self.region, 'reason': self.reason}
+
+
+@dataclass(frozen=True)
 class SessionSummary:
     region_means: dict[str, Measure]
     region_tasks: dict[str, tuple[str, ...]]
+    """The tasks that target each region (those in its mean and those left out of it)."""
     index: Measure
     baseline: dict[str, Measure]  # the rest task's SS per region (empty without a rest task)
     baseline_task: str | None
+    excluded: tuple[Excluded, ...] = ()
+    """Every task's SS that a region mean (and so the index) left out, with the reason."""
+
+    def excluded_from(self, region: str) -> tuple[Excluded, ...]:
+        return tuple(entry for entry in self.excluded if entry.region == region)
 
 
 def _missing_reason(score: ScoreResult, region: str) -> str:
@@ -176,21 +200,39 @@ def score_session(tasks: Sequence[tuple[ProtocolTask, ScoreResult]], settings: S
     return [score_task(task, score, settings, baseline) for task, score in tasks]
 
 
+def left_out_because(task_score: TaskScore, region: str) -> str | None:
+    """Why a task's SS of `region` stays out of every mean (core.flags.void_reason, or why it has no number);
+    None when it counts."""
+    symmetry = task_score.region(region).symmetry
+    reason = void_reason(task_score.score, region)
+    if reason is None and symmetry.missing:
+        reason = symmetry.reason or 'no score'
+    return reason
+
+
 def summarize(task_scores: Sequence[TaskScore]) -> SessionSummary:
-    """Per-region mean primary SS and the facesym index (INDEX_FORMULA); NaN wherever a needed score is."""
+    """Per-region mean primary SS and the facesym index (INDEX_FORMULA), over the scores that mean something:
+    each one left out is named in `excluded` with its reason; a mean with none left is NaN with the reasons."""
     means: dict[str, Measure] = {}
     targeting: dict[str, tuple[str, ...]] = {}
+    excluded: list[Excluded] = []
     for region in REGION_NAMES:
         tasks = [ts for ts in task_scores if not ts.task.baseline and region in ts.task.primary]
         targeting[region] = tuple(ts.task.name for ts in tasks)
-        missing = [f'{ts.task.name}: {ts.region(region).symmetry.reason}' for ts in tasks
-                   if ts.region(region).symmetry.missing]
+        counted = []
+        for ts in tasks:
+            reason = left_out_because(ts, region)
+            if reason is None:
+                counted.append(ts.region(region).symmetry.value)
+            else:
+                excluded.append(Excluded(ts.task.name, region, reason))
         if not tasks:
             means[region] = Measure(math.nan, f'no task targets the {region}')
-        elif missing:
-            means[region] = Measure(math.nan, 'no SS for ' + '; '.join(missing))
+        elif not counted:
+            means[region] = Measure(math.nan, 'no SS that means something: ' + '; '.join(
+                f'{entry.task}: {entry.reason}' for entry in excluded if entry.region == region))
         else:
-            means[region] = Measure(sum(ts.region(region).symmetry.value for ts in tasks) / len(tasks))
+            means[region] = Measure(sum(counted) / len(counted))
     missing_regions = [region for region, mean in means.items() if mean.missing]
     if missing_regions:
         index = Measure(math.nan, 'no mean SS for ' + ', '.join(missing_regions))
@@ -198,7 +240,7 @@ def summarize(task_scores: Sequence[TaskScore]) -> SessionSummary:
         index = Measure(sum(mean.value for mean in means.values()) / len(means))
     rest = next((ts for ts in task_scores if ts.task.baseline), None)
     baseline = {region: rest.region(region).symmetry for region in rest.task.primary} if rest else {}
-    return SessionSummary(means, targeting, index, baseline, rest.task.name if rest else None)
+    return SessionSummary(means, targeting, index, baseline, rest.task.name if rest else None, tuple(excluded))
 
 
 def _number(value: float) -> float | None:
@@ -229,8 +271,10 @@ def task_json(task_score: TaskScore) -> dict:
 
 def summary_json(summary: SessionSummary) -> dict:
     return {
-        'regions': {region: {**mean.to_json(), 'tasks': list(summary.region_tasks[region])}
+        'regions': {region: {**mean.to_json(), 'tasks': list(summary.region_tasks[region]),
+                             'excluded': [entry.to_json() for entry in summary.excluded_from(region)]}
                     for region, mean in summary.region_means.items()},
+        'excluded': [entry.to_json() for entry in summary.excluded],
         'facesym_index': summary.index.to_json(),
         'index_formula': INDEX_FORMULA,
         'synkinesis_formula': SYNKINESIS_FORMULA,

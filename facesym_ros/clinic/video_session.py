@@ -59,7 +59,9 @@ def score_video_tasks(path: str | Path, protocol: Protocol, spans: Sequence[Span
     trials = TrialController(motion=pipeline.motion)
     for task, (start, stop) in zip(protocol.tasks, spans, strict=True):
         trials.start(seconds_to_ns(start), task.name)
-        trials.stop(seconds_to_ns(stop))
+        # A span ends before its STOP second (the frame stamped there is the next task's first): a STOP stamped
+        # there would hold back the next task's START, which must anchor the regions at that frame.
+        trials.stop(seconds_to_ns(stop) - 1)
     for frame in source.frames():
         seconds = ns_to_seconds(frame.stamp_ns)
         index = next((i for i, (start, stop) in enumerate(spans) if start <= seconds < stop), None)
