@@ -13,13 +13,21 @@ from facesym_ros.clinic.protocol import SessionSettings, load_protocol
 from facesym_ros.clinic.session_score import score_task, summarize, summary_json
 from facesym_ros.core.flags import FLAG_TEXTS, void_reason
 from facesym_ros.core.regions import REGION_NAMES
-from facesym_ros.core.scoring import Quality, QualityFlag, RegionScore, ScoringSettings, score_frames, symmetry_score
+from facesym_ros.core.scoring import (
+    NO_FLAGS,
+    Quality,
+    QualityFlag,
+    RegionScore,
+    ScoringSettings,
+    score_frames,
+    symmetry_score,
+)
 
 PROTOCOL = load_protocol()
 FLAGS = list(FLAG_TEXTS)
 
 
-def result(vs: dict[str, tuple[float, float]], flags: QualityFlag = QualityFlag(0)):
+def result(vs: dict[str, tuple[float, float]], flags: QualityFlag = NO_FLAGS):
     """A ScoreResult of the core with these VS per region and flags (SS by the core's formula)."""
     base = score_frames([], ScoringSettings())
     regions = tuple(RegionScore(r, left, right, symmetry_score(left, right, 3.8)) for r, (left, right) in vs.items())

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 THUMBNAIL = 32
-"""Side of the thumbnail [px]: enough for the face's layout and colour, a few microseconds to make."""
+"""Side of the thumbnail [px]: enough for the face's layout and colour, tens of microseconds to make."""
 _HIST_BINS = [16, 8]
 _HIST_RANGES = [0, 180, 0, 256]
 
@@ -36,7 +36,10 @@ class Appearance:
 
     @classmethod
     def of(cls, crop_bgr: np.ndarray) -> Appearance:
-        thumb = cv2.resize(crop_bgr, (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA)
+        # Sampled to twice the side first (nearest: a few microseconds, where area averaging a 400 px crop at an
+        # odd ratio takes a millisecond), then averaged 2x2 to the thumbnail.
+        sampled = cv2.resize(crop_bgr, (2 * THUMBNAIL, 2 * THUMBNAIL), interpolation=cv2.INTER_NEAREST)
+        thumb = cv2.resize(sampled, (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA)
         grey = cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY).astype(np.float32)
         grey -= grey.mean()
         norm = float(np.linalg.norm(grey))
