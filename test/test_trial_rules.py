@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from facesym_ros.core.scoring import QualityFlag, ScoringSettings, TrialAccumulator, score_frames
 from facesym_ros.core.video import FrameSource, SourceError, frame_order
+from helpers.cli import facesym
 from helpers.motion import motion
 
 FAST = settings(max_examples=150, deadline=None)
@@ -132,3 +133,13 @@ def test_the_issues_upside_down_face_found_in_11_of_40_frames_prints_no_number()
     assert all(math.isnan(region.symmetry) for region in result.regions)
     assert "only 11 of the trial's 40 frames had the face (29 of the 40 that came had none)" \
            " (fewer than 0.5 of them): no score" in result.quality.notes
+
+
+def test_facesym_score_refuses_a_folder_of_ambiguous_names_in_one_line_with_status_2(tmp_path):
+    for name in ('frame_1.png', 'frame_01.png', 'frame_2.png'):
+        cv2.imwrite(str(tmp_path / name), np.zeros((8, 8, 3), np.uint8))
+    result = facesym('score', tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        'facesym score: error: frame_1.png and frame_01.png: two frames with the same number, so their order is '
+        'not known; keep one of them']
