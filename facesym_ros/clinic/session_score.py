@@ -110,7 +110,7 @@ class Excluded:
 class SessionSummary:
     region_means: dict[str, Measure]
     region_tasks: dict[str, tuple[str, ...]]
-    """The tasks that target each region (those in its mean and those left out of it)."""
+    """The tasks whose SS of each region is in its mean (those left out are in `excluded`)."""
     index: Measure
     baseline: dict[str, Measure]  # the rest task's SS per region (empty without a rest task)
     baseline_task: str | None
@@ -218,14 +218,15 @@ def summarize(task_scores: Sequence[TaskScore]) -> SessionSummary:
     excluded: list[Excluded] = []
     for region in REGION_NAMES:
         tasks = [ts for ts in task_scores if not ts.task.baseline and region in ts.task.primary]
-        targeting[region] = tuple(ts.task.name for ts in tasks)
-        counted = []
+        kept = []
         for ts in tasks:
             reason = left_out_because(ts, region)
             if reason is None:
-                counted.append(ts.region(region).symmetry.value)
+                kept.append(ts)
             else:
                 excluded.append(Excluded(ts.task.name, region, reason))
+        targeting[region] = tuple(ts.task.name for ts in kept)
+        counted = [ts.region(region).symmetry.value for ts in kept]
         if not tasks:
             means[region] = Measure(math.nan, f'no task targets the {region}')
         elif not counted:
