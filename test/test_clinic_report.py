@@ -56,20 +56,20 @@ def test_report_json_holds_every_task_and_the_summary(sessions):
     assert smile['regions']['cheek']['role'] == 'primary' and smile['regions']['eye']['role'] == 'watched'
     assert 'synkinesis' in smile['regions']['eye'] and 'synkinesis' not in smile['regions']['cheek']
     summary = report['summary']
-    # a score flagged low_motion in its region (the clip's short slices hardly move) is left out, and named
-    left_out = {entry['task'] for entry in summary['regions']['cheek']['left_out']}
-    assert left_out == {t['name'] for t in report['tasks'] if t['primary'] == ['cheek'] and 'low_motion' in
-                        t['quality']['flags'] and 'cheek' in ' '.join(t['quality']['notes']).split('moved less')[0]}
-    cheek_tasks = [t for t in report['tasks'] if t['primary'] == ['cheek'] and t['name'] not in left_out]
+    # the sample is a smile: the cheek tasks whose cheek did not move (low_motion) are left out, and named
+    excluded = {entry['task'] for entry in summary['regions']['cheek']['excluded']}
+    cheek_tasks = [t for t in report['tasks'] if t['primary'] == ['cheek'] and t['name'] not in excluded]
+    assert cheek_tasks and all('low_motion' in t['quality']['flags'] for t in report['tasks']
+                               if t['name'] in excluded)
     mean = sum(t['regions']['cheek']['symmetry']['value'] for t in cheek_tasks) / len(cheek_tasks)
     assert summary['regions']['cheek']['value'] == pytest.approx(mean)
-    means = [summary['regions'][r]['value'] for r in ('forehead', 'eye', 'cheek')]
-    if None in means:  # the forehead of this smile clip does not move: no index, and the reason
-        assert summary['facesym_index']['value'] is None and 'forehead' in summary['facesym_index']['reason']
-    else:
-        assert summary['facesym_index']['value'] == pytest.approx(sum(means) / 3)
-    # contiguous spans: each task is anchored at its own first frame (no late_anchor)
-    assert not any('late_anchor' in t['quality']['flags'] for t in report['tasks'])
+    # its brows never move: raise_brows says nothing, so the forehead has no mean and the index none either
+    assert summary['regions']['forehead']['value'] is None
+    assert summary['regions']['forehead']['excluded'] == [
+        {'task': 'raise_brows', 'region': 'forehead', 'reason': 'no movement: task not done?'}]
+    assert summary['facesym_index'] == {'value': None, 'reason': 'no mean SS for forehead'}
+    assert {(e['task'], e['region']) for e in summary['excluded']} == {
+        (e['task'], region) for region, entry in summary['regions'].items() for e in entry['excluded']}
     assert summary['baseline_task'] == 'rest' and set(summary['baseline']) == {'forehead', 'eye', 'cheek'}
 
 
@@ -162,16 +162,16 @@ def test_synkinesis_indicator_is_the_weaker_sides_share_and_null_when_undefined(
     assert task.region('cheek').symmetry.value == pytest.approx(1 - 3.8 * 0.04)
 
 
-def test_a_missing_score_propagates_as_null_with_its_reason(tmp_path):
+def test_a_missing_score_is_left_out_of_the_mean_and_named(tmp_path):
     protocol = load_protocol()
     good = _score({'forehead': (0.02, 0.01), 'eye': (0.03, 0.02), 'cheek': (0.05, 0.03)})
     empty = score_frames([], ScoringSettings())  # no frame pair with flow: NaN everywhere, flagged
     tasks = [TaskResult(task, empty if task.name == 'smile' else good, MotionTrace.from_motions([]))
              for task in protocol.tasks]
     summary = summarize([score_task(t.task, t.score, SessionSettings()) for t in tasks])
-    # too_few_frames voids every SS of smile: left out of the cheek mean, and named
+    # the smile is left out of the cheek's mean, and named with its reason; the other cheek tasks count
     assert summary.region_means['cheek'].value == pytest.approx(1 - 3.8 * 0.02)
-    assert summary.left_out['cheek'] == (('smile', 'too few frames'),)
+    assert [(e.task, e.region, e.reason) for e in summary.excluded] == [('smile', 'cheek', 'too few frames')]
     assert summary.region_means['eye'].value == pytest.approx(1 - 3.8 * 0.01)
     # a region whose every score is void has no mean, and then the index has none
     only_smile = summarize([score_task(t.task, t.score, SessionSettings()) for t in tasks
@@ -184,7 +184,7 @@ def test_a_missing_score_propagates_as_null_with_its_reason(tmp_path):
     smile = next(t for t in payload['tasks'] if t['name'] == 'smile')
     assert smile['regions']['cheek']['symmetry'] == {'value': None,
                                                      'reason': 'no frame pair with optical flow: no score'}
-    assert payload['summary']['regions']['cheek']['left_out'] == [{'task': 'smile', 'reason': 'too few frames'}]
+    assert payload['summary']['excluded'] == [{'task': 'smile', 'region': 'cheek', 'reason': 'too few frames'}]
     assert 'too_few_frames' in smile['quality']['flags']
     text = page.read_text()
     assert 'no frame pair with optical flow' in text and '1.000' not in text.split('id="task-smile"')[1][:400]

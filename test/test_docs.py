@@ -41,7 +41,7 @@ BLOCK = re.compile(r'^```(\w*)([^\n]*)\n(.*?)^```', re.S | re.M)
 PENDING_FILES = {
     # Pages and pictures that other parts of the work add; a link to them may come before the file.
     'docs/deploy-ros2.md', 'docs/console.md', 'docs/licences.md', 'docs/landmarks.md', 'docs/archive.md',
-    'docs/reading-the-report.md', 'docs/troubleshooting-17a.md', 'docs/troubleshooting-17b.md',
+    'docs/reading-the-report.md',
     'docs/report-first-page.png',
 }
 PENDING_COMMANDS = {'console', 'score-archive'}
@@ -222,6 +222,7 @@ def _known_names() -> set[str]:
     names |= {flag.name.lower() for flag in QualityFlag}
     names |= set(re.findall(r'^\| `(\w+)` \| `\w+/srv/', (ROOT / 'docs' / 'ros-api.md').read_text(), re.M))  # services
     names |= {path.stem for path in (ROOT / 'bench').glob('bench_*.py')}
+    names |= set(re.findall(r'^\s*- name: (\w+)', (ROOT / 'config' / 'protocol.yaml').read_text(), re.M))  # tasks
     # keys of report.json and the score JSON, and functions the docs name: they must exist in the package's code
     source = '\n'.join(path.read_text() for path in (ROOT / 'facesym_ros').rglob('*.py') if 'msg' not in path.parts)
     names |= set(re.findall(r"'([a-z][a-z0-9]*(?:_[a-z0-9]+)+)'", source))

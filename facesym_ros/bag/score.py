@@ -23,6 +23,7 @@ from pathlib import Path
 from rclpy.serialization import serialize_message
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Writer, WriterError
+from rosbags.serde import SerdeError
 from rosbags.typesys import TypesysError
 from std_msgs.msg import Header
 
@@ -136,7 +137,14 @@ def recorded_marks(bag: BagContents) -> list[TrialMark]:
     store = typestore()
     marks = []
     for message in bag.messages(topics):
-        event = store.deserialize_cdr(bytes(message.data), TRIAL_EVENT_TYPE)
+        try:
+            event = store.deserialize_cdr(bytes(message.data), TRIAL_EVENT_TYPE)
+            TrialEventKind(event.event)
+        except (SerdeError, ValueError, KeyError, IndexError, AssertionError) as error:
+            bag.note(f'{message.topic}: a trial marker that is not a readable {TRIAL_EVENT_TYPE} was left out '
+                     f'({str(error) or type(error).__name__}); the trials it marks are not scored as recorded',
+                     key=('marker', message.topic))
+            continue
         labels = TrialLabels(event.task, event.session_id, event.subject_id)
         marks.append(TrialMark(stamp_to_ns(event.header.stamp), TrialEventKind(event.event), event.trial_id, labels))
     # A transient-local topic can deliver the same event twice (e.g. to a late recorder); keep one.
@@ -221,7 +229,7 @@ def _observed_images(bag: BagContents, image_topic: Topic, report: BagScore, *, 
             image = store.deserialize_cdr(bytes(message.data), image_topic.msgtype)
             stamp = stamp_to_ns(image.header.stamp)
             frame = Frame.from_bgr(image_to_bgr(image), stamp)
-        except (ImageConversionError, ValueError, KeyError, IndexError, AssertionError) as error:
+        except (ImageConversionError, SerdeError, ValueError, KeyError, IndexError, AssertionError) as error:
             reason = str(error) or type(error).__name__
             if not report.frames_skipped[reason]:
                 after = ns_to_seconds(message.log_time_ns - first_log_ns)

@@ -3,7 +3,8 @@
 Every QualityFlag has a FlagText. `voids` says what a raised flag does to a number:
 
 - ``score``: no SS of the trial means anything (too few frames, several faces, a face box set anew after the
-  trial's first frame, the head moved): every SS is greyed and left out of every mean;
+  trial's first frame, the head moved, another face, another image size): every SS is greyed and left out of
+  every mean;
 - ``region``: only the regions the flag names mean nothing (low motion: the region hardly moved on either
   side; an empty region: no pixels, no SS);
 - ``none``: the score stands; read it with the caution the words give.
@@ -66,6 +67,11 @@ FLAG_TEXTS: dict[QualityFlag, FlagText] = {text.flag: text for text in (
              'Move the camera closer or zoom in.', 'none'),
     FlagText(QualityFlag.LATE_ANCHOR, 'The live score did not start at the task\'s first frame.',
              'Score the recording again (facesym session --from-bag).', 'score', 'late start: rescore the bag'),
+    FlagText(QualityFlag.FACE_CHANGED, 'The face stopped looking like the task\'s first face: another person?',
+             'Keep one person in front of the camera and repeat the task.', 'score', 'another face: repeat'),
+    FlagText(QualityFlag.IMAGE_CHANGED, 'The camera\'s image size changed during the task.',
+             'Keep the camera settings fixed during a session and repeat the task.', 'score',
+             'image size changed: repeat'),
 )}
 
 
