@@ -10,7 +10,9 @@ one mesh vertex or a blend (1 - t) a + t b, t in 0.1 .. 0.9:
 
 - jaw (0-16): vertices of the mesh's face-oval contour, a blend only of two
   neighbours on it (dlib's jaw is a contour too; elsewhere on the mesh a jaw
-  point would leave the outline);
+  point would leave the outline), fitted to dlib's image-right jaw only (on
+  the clip dlib's image-left jaw lies beside the face, on the wall) and its
+  mirror image;
 - points on the midline (chin, nose bridge and tip, the lips' middles):
   midline vertices, so the face's axis (27 to 8) has no side;
 - every other point: among the 30 vertices closest to dlib's point on
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.landmark_samples import MIRROR68, group_errors, interocular, mirrored, sample_faces, unflip
+from facesym_ros.core.landmarks.agreement import MIRROR68, group_errors, interocular, mirrored, sample_faces, unflip
 from facesym_ros.core.landmarks.dlib_backend import DlibLandmarkBackend
 from facesym_ros.core.landmarks.mediapipe_backend import MediaPipeLandmarkBackend, ibug68_from_mesh
 
@@ -40,6 +42,9 @@ MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 164, 0, 11, 12, 
 flipped face puts it where it was)."""
 SELF_MIRRORED = (8, 27, 28, 29, 30, 33, 51, 57, 62, 66)
 """iBUG points on the midline (their own mirror images): the chin, the nose bridge and tip, the lips' middles."""
+IMAGE_LEFT_JAW, IMAGE_RIGHT_JAW = list(range(0, 8)), list(range(9, 17))
+"""dlib's jaw on the clip follows the face's outline on the image right but lies out on the wall beside the
+cheek on the image left (docs/landmarks.md); the jaw is fitted to the image-right half and its mirror image."""
 CANDIDATES = 30
 MAX_BLEND_SPAN = 0.25
 """Largest mean distance between the two blended vertices, in inter-ocular distances."""
@@ -61,14 +66,16 @@ def collect(samples, dlib: DlibLandmarkBackend, mesh: MediaPipeLandmarkBackend, 
     return np.array(reference, dtype=np.float64), np.array(vertices, dtype=np.float64)
 
 
-def fit(reference: np.ndarray, vertices: np.ndarray) -> list[tuple[int, int, float]]:
+def fit(reference: np.ndarray, vertices: np.ndarray, use: np.ndarray) -> list[tuple[int, int, float]]:
+    """The mapping; use[n, i] says whether sample n counts for point i."""
     scale = interocular(reference)
     span = (np.linalg.norm(vertices[:, :, None] - vertices[:, None], axis=3) / scale[:, None, None]).mean(0)
     oval_neighbours = {frozenset((FACE_OVAL[k], FACE_OVAL[(k + 1) % len(FACE_OVAL)])) for k in range(len(FACE_OVAL))}
     mapping = []
     for point in range(68):
-        target = reference[:, point]
-        single = (np.linalg.norm(vertices - target[:, None], axis=2) / scale[:, None]).mean(0)
+        rows = use[:, point]
+        target, points, size = reference[rows, point], vertices[rows], scale[rows]
+        single = (np.linalg.norm(points - target[:, None], axis=2) / size[:, None]).mean(0)
         if point in SELF_MIRRORED:
             pool = list(MIDLINE)
         elif point < 17:
@@ -77,17 +84,14 @@ def fit(reference: np.ndarray, vertices: np.ndarray) -> list[tuple[int, int, flo
             pool = [int(v) for v in np.argsort(single)[:CANDIDATES]]
         first = min(pool, key=lambda v: single[v])
         best = (float(single[first]), first, first, 0.0)
-        for a in pool:
-            for b in pool:
-                if b <= a:
-                    continue
-                if (frozenset((a, b)) not in oval_neighbours) if point < 17 else span[a, b] > MAX_BLEND_SPAN:
-                    continue
-                for t in WEIGHTS:
-                    blend = (1 - t) * vertices[:, a] + t * vertices[:, b]
-                    error = float((np.linalg.norm(blend - target, axis=1) / scale).mean())
-                    if error < best[0] - MIN_GAIN:
-                        best = (error, a, b, float(t))
+        candidates = [(a, b, WEIGHTS) for a in pool for b in pool if a < b and (
+            frozenset((a, b)) in oval_neighbours if point < 17 else span[a, b] <= MAX_BLEND_SPAN)]
+        for a, b, weights in candidates:
+            for t in weights:
+                blend = (1 - t) * points[:, a] + t * points[:, b]
+                error = float((np.linalg.norm(blend - target, axis=1) / size).mean())
+                if error < best[0] - MIN_GAIN:
+                    best = (error, a, b, float(t))
         mapping.append(best[1:])
     return mapping
 
@@ -118,7 +122,11 @@ def main() -> None:
     dlib, mesh = DlibLandmarkBackend(), MediaPipeLandmarkBackend()
     clip = sample_faces('clip')
     reference, vertices = collect(clip[0::2], dlib, mesh, with_mirror=True)
-    mapping = fit(reference, vertices)
+    real = np.arange(len(reference)) < len(reference) // 2  # then their mirror images
+    use = np.ones((len(reference), 68), dtype=bool)
+    use[:, IMAGE_LEFT_JAW] = ~real[:, None]  # dlib's image-right jaw, mirrored
+    use[:, IMAGE_RIGHT_JAW] = real[:, None]
+    mapping = fit(reference, vertices, use)
     print(format_table(mapping))
 
     first = np.array([a for a, _, _ in mapping])

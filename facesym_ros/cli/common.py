@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.config.node_settings import OpticalFlowNodeSettings
 from facesym_ros.config.params import load_params_file, owner_of, pipeline_config, settings_from
 from facesym_ros.core.detection import DetectorSettings
-from facesym_ros.core.landmarks import MODELS
 from facesym_ros.core.landmarks.factory import BACKENDS, LandmarkSettings
 from facesym_ros.core.pipeline import PipelineSettings
 
@@ -57,11 +55,7 @@ def resolve_settings(args: argparse.Namespace) -> MethodSettings:
     heatmap_max = getattr(args, 'heatmap_max', None)
     if heatmap_max is not None and not heatmap_max > 0:
         raise ValueError(f'--heatmap-max must be positive, got {heatmap_max}')
-    pipeline = pipeline_config(params)
-    notice = MODELS[pipeline.landmarks.backend].notice
-    if notice:  # once, as the command starts: a backend whose licence restricts use
-        print(f'facesym: {notice}', file=sys.stderr)
-    return MethodSettings(pipeline, heatmap_max or flow_node.heatmap_max, params)
+    return MethodSettings(pipeline_config(params), heatmap_max or flow_node.heatmap_max, params)
 
 
 def parse_region(text: str) -> list[int]:

@@ -23,7 +23,7 @@ from facesym_ros.ros.node_base import KEY_FACE, KEY_MODEL, SettingsNode, image_q
 
 
 class LandmarkDetectorNode(SettingsNode):
-    """Runs the configured landmark backend (mediapipe by default) inside the tracked face box."""
+    """Runs the configured landmark backend (dlib by default) inside the tracked face box."""
 
     def __init__(self, **kwargs) -> None:
         self._loaded_config: LandmarkSettings | None = None

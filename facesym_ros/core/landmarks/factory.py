@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from facesym_ros.core.landmarks import LandmarkBackend
 from facesym_ros.core.settings import Settings, setting
 
-BACKENDS = ('mediapipe', 'dlib', 'san')
+BACKENDS = ('dlib', 'mediapipe', 'san')
 
 
 @dataclass(frozen=True)
 class LandmarkSettings(Settings):
-    backend: str = setting('mediapipe', 'Landmark model: mediapipe (MediaPipe Face Mesh mapped to the 68 points, '
-                                        'Apache-2.0, installed at setup), dlib (bundled weights; not for '
-                                        'commercial use) or san (the paper\'s network; needs model_path)',
+    backend: str = setting('dlib', 'Landmark model: dlib (bundled weights; not for commercial use), mediapipe '
+                                   '(MediaPipe Face Mesh mapped to the 68 points, Apache-2.0, installed at setup) '
+                                   'or san (the paper\'s network; needs model_path)',
                            choices=BACKENDS)
     model_path: str = setting('', 'Model file: empty for the installed model of mediapipe or dlib; a SAN '
                                   'checkpoint (.pth) for san')

@@ -51,15 +51,17 @@ EYES = (range(36, 42), range(42, 48))
 """iBUG 68 eye contours, image left then image right."""
 
 # Each iBUG 68 point is (1 - t) * vertex a + t * vertex b of the Face Mesh (a == b, t == 0: one vertex).
-# Fitted by bench/derive_mesh_mapping.py (docs/landmarks.md): jaw points on the mesh's face-oval contour
-# (a blend of two neighbours on it), every other point a blend of two mesh vertices at most a quarter of the
-# inter-ocular distance apart, t in steps of 0.1; each chosen to come closest, on average, to dlib's point
-# on the even frames of the bundled clip and their mirror images (so the mapping treats both sides alike).
+# Fitted by bench/derive_mesh_mapping.py (docs/landmarks.md) to dlib's points on the even frames of the bundled
+# clip and their mirror images (so the mapping treats both sides alike), t in steps of 0.1, each the closest on
+# average: the jaw on the mesh's face-oval contour (a blend of two neighbours on it; fitted to dlib's image-right
+# jaw, which follows the face, where its image-left one lies on the wall beside it); the chin, the nose's and
+# the lips' middles on the mesh's midline (the face's axis, 27 to 8, has no side); every other point a blend of
+# two vertices at most a quarter of the inter-ocular distance apart.
 MESH_TO_IBUG68: tuple[tuple[int, int, float], ...] = (
     # jaw, image left to right (0-16)
-    (127, 162, 0.3), (127, 234, 0.9), (93, 132, 0.3), (58, 132, 0.6), (58, 172, 0.6), (136, 150, 0.1),
-    (149, 150, 0.2), (148, 176, 0.4), (152, 152, 0.0), (377, 400, 0.6), (378, 379, 0.3), (365, 365, 0.0),
-    (288, 397, 0.5), (288, 361, 0.6), (323, 361, 0.2), (356, 454, 0.9), (356, 389, 0.4),
+    (127, 162, 0.3), (127, 234, 0.9), (93, 132, 0.3), (58, 132, 0.5), (58, 172, 0.7), (136, 150, 0.2),
+    (149, 150, 0.2), (148, 176, 0.5), (152, 152, 0.0), (377, 400, 0.6), (378, 379, 0.3), (365, 365, 0.0),
+    (288, 397, 0.6), (288, 361, 0.6), (323, 361, 0.2), (356, 454, 0.9), (356, 389, 0.4),
     # brows (17-26)
     (70, 156, 0.2), (63, 105, 0.2), (66, 105, 0.7), (66, 107, 0.3), (55, 107, 0.5), (285, 336, 0.5), (296, 336, 0.4),
     (296, 334, 0.6), (293, 334, 0.2), (300, 353, 0.2),
