@@ -12,9 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
+from facesym_ros.bag.storage import write_image_bag
 from facesym_ros.cli import main
 from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.config.params import load_params_file, pipeline_config
+from facesym_ros.config.registry import NODES, camera_subscribers
 from facesym_ros.core.detection import Detection, FaceTrack, TrackState
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Box
@@ -23,10 +25,13 @@ from facesym_ros.core.landmarks.agreement import MIRROR68, group_errors, interoc
 from facesym_ros.core.landmarks.dlib_backend import DlibLandmarkBackend
 from facesym_ros.core.landmarks.factory import LandmarkSettings
 from facesym_ros.core.landmarks.mediapipe_backend import MediaPipeLandmarkBackend, eye_roll
-from facesym_ros.core.pipeline import FacePipeline
+from facesym_ros.core.pipeline import FacePipeline, score_sequence
 from facesym_ros.core.regions import face_regions, region_masks
 from facesym_ros.core.scoring import QualityFlag, TrialAccumulator
 from facesym_ros.core.video import FrameSource
+from facesym_ros.ros.conversions import msg_to_score
+from facesym_ros.ros.graph_client import run_source_trial
+from helpers.bags import score_json
 
 EYE_BOUND, MOUTH_BOUND = 2.5, 3.5
 """Largest mean distance to dlib's points [% of the inter-ocular distance] of the eye and mouth groups, the
@@ -201,3 +206,23 @@ def test_the_score_json_names_the_backend_model_and_licence(tmp_path, capsys, ba
     else:
         assert 'shape_predictor_68_face_landmarks.dat' in method['landmark_model']
         assert 'iBUG 300-W' in method['landmark_licence'] and 'commercial' in method['landmark_licence']
+
+
+def test_the_live_graph_and_score_bag_on_mediapipe_equal_offline_exactly(live_graph, tmp_path, clip):
+    config = dataclasses.replace(pipeline_config(load_params_file()), landmarks=LandmarkSettings(backend='mediapipe'))
+    offline = score_sequence(clip, config)
+    source = {'source': 'sample', 'wait_for_subscribers': str(camera_subscribers(NODES)), 'frame_rate': '15.0'}
+    graph, client = live_graph(overrides={'image_source': source, 'landmark_detector': {'backend': 'mediapipe'}})
+    live = msg_to_score(run_source_trial(graph, client, expected_frames=72))
+    bag = tmp_path / 'session'
+    write_image_bag(bag, [frame.bgr for frame in clip], 30.0)
+    [trial] = score_json(bag, tmp_path, '--landmarks', 'mediapipe')['trials']
+    assert live.frame_count == trial['frames'] == offline.frame_count == 72
+    assert live.method == offline.method and '"landmark_backend": "mediapipe"' in live.method
+    for ours, theirs in zip(live.regions, offline.regions, strict=True):
+        assert (ours.region, ours.vs_left, ours.vs_right, ours.symmetry) == (
+            theirs.region, theirs.vs_left, theirs.vs_right, theirs.symmetry)
+        bagged = trial['regions'][theirs.region]
+        assert (bagged['vs_left'], bagged['vs_right'], bagged['symmetry']) == (
+            theirs.vs_left, theirs.vs_right, theirs.symmetry)
+    assert live.quality.flags == offline.quality.flags
