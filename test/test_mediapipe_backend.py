@@ -4,6 +4,7 @@ the model and licence named in every score."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
 import math
 import shutil
@@ -226,3 +227,11 @@ def test_the_live_graph_and_score_bag_on_mediapipe_equal_offline_exactly(live_gr
         assert (bagged['vs_left'], bagged['vs_right'], bagged['symmetry']) == (
             theirs.vs_left, theirs.vs_right, theirs.symmetry)
     assert live.quality.flags == offline.quality.flags
+
+
+def test_the_environment_has_one_opencv_and_no_mediapipe():
+    """The model comes from mediapipe's wheel, but nothing of mediapipe (nor its OpenCV) is installed."""
+    names = {(dist.metadata['Name'] or '').lower().replace('_', '-') for dist in importlib.metadata.distributions()}
+    assert sorted(name for name in names if name.startswith('opencv')) == ['opencv-python-headless']
+    assert not {name for name in names if name.startswith('mediapipe')}
+    assert 'ai-edge-litert' in names

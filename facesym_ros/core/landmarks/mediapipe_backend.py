@@ -158,17 +158,12 @@ class MediaPipeLandmarkBackend:
         side = CROP_SCALE * max(box.width, box.height)
         centre = (box.x + (box.width - 1) / 2, box.y + (box.height - 1) / 2)  # pixel centres, as warpAffine's
         transform = self._crop_transform(frame, centre, side, roll)
-        image = frame.bgr
-        shrink = 2.0 * INPUT_SIZE / side  # bilinear warping samples well down to half size; below, area first
-        if shrink < 1.0:
-            size = (max(1, round(image.shape[1] * shrink)), max(1, round(image.shape[0] * shrink)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            factors = np.array([size[0] / frame.bgr.shape[1], size[1] / frame.bgr.shape[0]])
-            # a shrunk pixel q is the frame pixel (q + 0.5) / factor - 0.5 (pixel centres, as cv2.resize)
-            warp = np.column_stack([transform[:, :2] / factors,
-                                    transform[:, 2] + transform[:, :2] @ (0.5 / factors - 0.5)])
-        else:
-            warp = transform
+        image, warp, step = frame.bgr, transform, INPUT_SIZE / side  # step: crop pixels per pixel of `image`
+        while step < 0.5 and min(image.shape[:2]) > 1:
+            # bilinear warping samples well down to half size; below, halve first (Gaussian, as an image pyramid):
+            # pyrDown's pixel q is centred on pixel 2q of its source
+            image, step = cv2.pyrDown(image), step * 2.0
+            warp = np.column_stack([warp[:, :2] * 2.0, warp[:, 2]])
         crop = cv2.warpAffine(image, warp, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
         tensor = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] * np.float32(1 / 255)
