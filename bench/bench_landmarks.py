@@ -23,11 +23,13 @@ import time
 
 import numpy as np
 
+from facesym_ros.config.files import SAMPLE_STILL, SAMPLE_VIDEO
 from facesym_ros.core.landmarks.agreement import group_errors, sample_faces
 from facesym_ros.core.landmarks.dlib_backend import DlibLandmarkBackend
 from facesym_ros.core.landmarks.mediapipe_backend import MediaPipeLandmarkBackend
 
 TARGET_EXTRA_MS = 1.0
+SAMPLES = {'clip': SAMPLE_VIDEO, 'still': SAMPLE_STILL}
 
 
 def predict_all(backend, samples) -> np.ndarray:
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     clips = {}
     for scale in (1, 2):
         for which in ('clip', 'still'):
-            samples = sample_faces(which, scale)
+            samples = sample_faces(SAMPLES[which], scale)
             if which == 'clip':
                 clips[scale] = samples
             errors = group_errors(predict_all(backends['mediapipe'], samples), predict_all(backends['dlib'], samples))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from facesym_ros.config.files import SAMPLE_STILL, SAMPLE_VIDEO
 from facesym_ros.core.landmarks.agreement import MIRROR68, group_errors, interocular, mirrored, sample_faces, unflip
 from facesym_ros.core.landmarks.dlib_backend import DlibLandmarkBackend
 from facesym_ros.core.landmarks.mediapipe_backend import MediaPipeLandmarkBackend, ibug68_from_mesh
@@ -120,7 +121,7 @@ def format_table(mapping: list[tuple[int, int, float]]) -> str:
 
 def main() -> None:
     dlib, mesh = DlibLandmarkBackend(), MediaPipeLandmarkBackend()
-    clip = sample_faces('clip')
+    clip = sample_faces(SAMPLE_VIDEO)
     reference, vertices = collect(clip[0::2], dlib, mesh, with_mirror=True)
     real = np.arange(len(reference)) < len(reference) // 2  # then their mirror images
     use = np.ones((len(reference), 68), dtype=bool)
@@ -140,9 +141,9 @@ def main() -> None:
     print(f'the shipped table gives the same points as this fit: {np.allclose(shipped, mapped(vertices[:1]))}')
     sets = {'fitting frames (clip 1x even, and mirrored)': (reference, vertices),
             'held out: clip 1x odd frames': collect(clip[1::2], dlib, mesh, False),
-            'held out: still 1x': collect(sample_faces('still'), dlib, mesh, False),
-            'held out: clip 2x odd frames': collect(sample_faces('clip', 2)[1::2], dlib, mesh, False),
-            'held out: still 2x': collect(sample_faces('still', 2), dlib, mesh, False)}
+            'held out: still 1x': collect(sample_faces(SAMPLE_STILL), dlib, mesh, False),
+            'held out: clip 2x odd frames': collect(sample_faces(SAMPLE_VIDEO, 2)[1::2], dlib, mesh, False),
+            'held out: still 2x': collect(sample_faces(SAMPLE_STILL, 2), dlib, mesh, False)}
     print('\nmean distance to dlib, % of the inter-ocular distance (upright pass, no roll correction)')
     for name, (ref, vert) in sets.items():
         errors = group_errors(mapped(vert), ref)

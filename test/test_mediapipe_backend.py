@@ -15,7 +15,7 @@ import pytest
 
 from facesym_ros.bag.storage import write_image_bag
 from facesym_ros.cli import main
-from facesym_ros.config.files import SAMPLE_VIDEO
+from facesym_ros.config.files import SAMPLE_STILL, SAMPLE_VIDEO
 from facesym_ros.config.params import load_params_file, pipeline_config
 from facesym_ros.config.registry import NODES, camera_subscribers
 from facesym_ros.core.detection import Detection, FaceTrack, TrackState
@@ -34,6 +34,7 @@ from facesym_ros.ros.conversions import msg_to_score
 from facesym_ros.ros.graph_client import run_source_trial
 from helpers.bags import score_json
 
+SAMPLES = {'clip': SAMPLE_VIDEO, 'still': SAMPLE_STILL}
 EYE_BOUND, MOUTH_BOUND = 2.5, 3.5
 """Largest mean distance to dlib's points [% of the inter-ocular distance] of the eye and mouth groups, the
 regions' outlines (measured: eyes 1.3-1.5, mouth 2.0-2.7 on the clip and the still)."""
@@ -60,7 +61,7 @@ def points(backend, samples) -> np.ndarray:
 
 @pytest.mark.parametrize('which', ['clip', 'still'])
 def test_the_eyes_and_the_mouth_agree_with_dlib(mediapipe, dlib, which):
-    samples = sample_faces(which)[::6]
+    samples = sample_faces(SAMPLES[which])[::6]
     errors = group_errors(points(mediapipe, samples), points(dlib, samples))
     assert errors['eyes'] <= EYE_BOUND, errors
     assert errors['mouth'] <= MOUTH_BOUND, errors
@@ -71,7 +72,7 @@ def test_the_mirrored_face_gives_the_mirrored_points(mediapipe):
     """The mapping has no side: the points of a face flipped left-right are the flipped points, relabelled, up to
     the model's own unevenness (measured: 1.6-3.4% of the inter-ocular distance on average, the axis' ends up to
     5.1%; dlib: 1.2-2.4 and 2.3%)."""
-    for sample in sample_faces('clip')[::12] + sample_faces('still'):
+    for sample in sample_faces(SAMPLE_VIDEO)[::12] + sample_faces(SAMPLE_STILL):
         plain = mediapipe.predict(sample.patch, sample.box).points
         flipped = mirrored(sample)
         back = unflip(mediapipe.predict(flipped.patch, flipped.box).points, sample.frame.width)[MIRROR68]
@@ -81,7 +82,7 @@ def test_the_mirrored_face_gives_the_mirrored_points(mediapipe):
 
 
 def test_the_confidence_is_the_face_presence_score(mediapipe, clip):
-    face = sample_faces('clip')[0]
+    face = sample_faces(SAMPLE_VIDEO)[0]
     confidence = mediapipe.predict(face.patch, face.box).confidence
     assert confidence.shape == (68,) and confidence.min() == confidence.max() > 0.99
     wall = Box(0, 0, 150, 150)  # the door and wall beside the man
@@ -130,7 +131,7 @@ def centroids(landmarks, crop: Box) -> np.ndarray:
 
 @pytest.mark.parametrize('degrees', [15, 30])
 def test_regions_follow_a_rolled_face(mediapipe, degrees):
-    face = sample_faces('clip')[0]
+    face = sample_faces(SAMPLE_VIDEO)[0]
     centre = (face.box.x + (face.box.width - 1) / 2, face.box.y + (face.box.height - 1) / 2)
     turned = rotated(face.frame, centre, degrees)
     upright = mediapipe.predict(face.patch, face.box)
@@ -146,7 +147,7 @@ def test_regions_follow_a_rolled_face(mediapipe, degrees):
 @pytest.mark.parametrize('degrees', [15, 30])
 def test_a_rolled_clip_scores_as_the_upright_one(clip, degrees):
     """The box is the upright face's: Haar's frontal cascade finds the face rolled 15 degrees, not 30."""
-    box = sample_faces('clip')[0].box
+    box = sample_faces(SAMPLE_VIDEO)[0].box
     centre = (box.x + (box.width - 1) / 2, box.y + (box.height - 1) / 2)
     frames = clip[::2]
     upright = score_in_box(frames, box)

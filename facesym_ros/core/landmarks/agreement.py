@@ -4,15 +4,15 @@ mirror images, and the mean distance per group in inter-ocular distances (bench/
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from facesym_ros.config.files import SAMPLE_STILL, SAMPLE_VIDEO
 from facesym_ros.core.detection import DetectorSettings, FaceTracker, HaarFaceDetector
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Box
-from facesym_ros.core.video import FrameSource
+from facesym_ros.core.video import IMAGE_SUFFIXES, FrameSource
 
 GROUPS = {'jaw': range(0, 17), 'brows': range(17, 27), 'nose': range(27, 36), 'eyes': range(36, 48),
           'mouth': range(48, 68)}
@@ -32,13 +32,13 @@ class FaceSample:
     patch: Frame
 
 
-def sample_faces(which: str, scale: int = 1) -> list[FaceSample]:
-    """The clip's 72 frames ('clip') or the still ('still'), upscaled `scale` times (cubic), tracked as the
+def sample_faces(path: Path, scale: int = 1) -> list[FaceSample]:
+    """The frames of a video (or the one image of an image file), upscaled `scale` times (cubic), tracked as the
     pipeline tracks them (one Haar box while the face stays in it)."""
-    if which == 'clip':
-        images = [image for _, image in FrameSource.open(SAMPLE_VIDEO).images()]
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        images = [cv2.imread(str(path))]
     else:
-        images = [cv2.imread(str(SAMPLE_STILL))]
+        images = [image for _, image in FrameSource.open(path).images()]
     tracker = FaceTracker(HaarFaceDetector(DetectorSettings()))
     samples = []
     for index, original in enumerate(images):
