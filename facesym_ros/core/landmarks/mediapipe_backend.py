@@ -13,7 +13,7 @@ face-to-ROI rule also takes 1.5 times the detector's box). Output: 468 (x, y,
 z) in crop pixels and a face-presence logit; its sigmoid is the confidence of
 every point (the model gives no per-point one).
 
-Roll: the model card limits the model to faces rolled less than about 8
+Roll: MediaPipe's model card (not in the wheel) limits the model to faces rolled less than about 8
 degrees. A first pass on the upright crop gives the eyes; when the line
 between the iBUG eye centres is rolled by more than ROLL_TOLERANCE_DEG, a
 second pass runs on the crop rotated to level them, and its points, rotated
