@@ -7,7 +7,11 @@ import dataclasses
 import importlib.metadata
 import json
 import math
+import select
 import shutil
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
@@ -236,3 +240,33 @@ def test_the_environment_has_one_opencv_and_no_mediapipe():
     assert sorted(name for name in names if name.startswith('opencv')) == ['opencv-python-headless']
     assert not {name for name in names if name.startswith('mediapipe')}
     assert 'ai-edge-litert' in names
+
+
+def node_start_lines(backend: str, until: str, timeout: float = 60.0, linger: float = 1.0) -> list[str]:
+    """landmark_detector's console lines from its start until `linger` seconds after one containing `until`."""
+    process = subprocess.Popen([sys.executable, '-m', 'facesym_ros.nodes.landmark_detector', '--ros-args', '-p',
+                                f'backend:={backend}'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], 0.2)
+            line = process.stdout.readline() if ready else ''
+            if ready and not line:
+                break
+            if line:
+                lines.append(line)
+                if until in line:
+                    deadline = min(deadline, time.monotonic() + linger)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return lines
+
+
+@pytest.mark.parametrize('backend', ['dlib', 'mediapipe'])
+def test_landmark_detector_says_at_start_when_its_model_is_not_for_commercial_use(backend):
+    lines = node_start_lines(backend, f'landmark backend: {backend}')
+    assert any(f'landmark backend: {backend}' in line for line in lines), lines
+    warned = [line for line in lines if 'commercial product' in line]
+    assert len(warned) == (1 if backend == 'dlib' else 0), lines
