@@ -16,6 +16,7 @@ from typing import Protocol
 
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Box, Landmarks
+from facesym_ros.core.landmarks import mediapipe_model
 
 
 class LandmarkBackend(Protocol):
@@ -42,9 +43,9 @@ class LandmarkModel:
 
 MODELS = {
     'mediapipe': LandmarkModel(
-        model='face_landmark.tflite (MediaPipe Face Mesh, 468 points, from the mediapipe 0.10.21 wheel; '
-              'sha256 1055cb9d4a9c...)',
-        licence='Apache-2.0 (The MediaPipe Authors): commercial use allowed'),
+        model=f'{mediapipe_model.MODEL_FILE} (MediaPipe Face Mesh, 468 points, from the '
+              f'{mediapipe_model.SOURCE_PACKAGE} wheel; sha256 {mediapipe_model.MODEL_SHA256[:12]}...)',
+        licence=f'{mediapipe_model.LICENCE} (The MediaPipe Authors): commercial use allowed'),
     'dlib': LandmarkModel(
         model='shape_predictor_68_face_landmarks.dat (dlib, from the face-recognition-models 0.3.0 wheel)',
         licence='trained on iBUG 300-W, whose licence excludes commercial use: not for a commercial product '
