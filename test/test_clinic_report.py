@@ -52,6 +52,7 @@ def test_report_json_holds_every_task_and_the_summary(sessions):
     assert report['subject_id'] == 'P-017' and report['session_id'] == 'S1' and report['date'] == '2026-03-02'
     assert [task['name'] for task in report['tasks']] == TASKS
     assert report['method']['symmetry_lambda'] == 3.8 and report['method']['landmark_backend'] == 'dlib'
+    assert 'iBUG 300-W' in report['method']['landmark_licence']  # the model's licence in the method section
     smile = next(task for task in report['tasks'] if task['name'] == 'smile')
     assert smile['regions']['cheek']['role'] == 'primary' and smile['regions']['eye']['role'] == 'watched'
     assert 'synkinesis' in smile['regions']['eye'] and 'synkinesis' not in smile['regions']['cheek']

@@ -222,6 +222,8 @@ def _known_names() -> set[str]:
     names |= {flag.name.lower() for flag in QualityFlag}
     names |= set(re.findall(r'^\| `(\w+)` \| `\w+/srv/', (ROOT / 'docs' / 'ros-api.md').read_text(), re.M))  # services
     names |= {path.stem for path in (ROOT / 'bench').glob('bench_*.py')}
+    names |= {line.split('==')[0].lower().replace('-', '_').replace('.', '_')  # pinned packages
+              for line in (ROOT / 'constraints.txt').read_text().splitlines() if '==' in line}
     names |= set(re.findall(r'^\s*- name: (\w+)', (ROOT / 'config' / 'protocol.yaml').read_text(), re.M))  # tasks
     # keys of report.json and the score JSON, and functions the docs name: they must exist in the package's code
     source = '\n'.join(path.read_text() for path in (ROOT / 'facesym_ros').rglob('*.py') if 'msg' not in path.parts)

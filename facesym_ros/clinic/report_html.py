@@ -127,7 +127,8 @@ def _method(tasks: Sequence[TaskResult]) -> dict:
     flow = frames[0]
     return {'software': method.get('software', f'facesym_ros {__version__}'),
             'symmetry_lambda': score.symmetry_lambda, 'threshold_factor': score.threshold_factor,
-            **{key: flow[key] for key in ('landmark_backend', 'regions_from', 'mirrored', 'face_scale',
+            **{key: flow[key] for key in ('landmark_backend', 'landmark_model', 'landmark_licence', 'regions_from',
+                                          'mirrored', 'face_scale',
                                           'reference_interocular', 'analysis_interocular', 'remove_rigid_motion')
                if key in flow},
             'max_head_motion': method.get('max_head_motion')}

@@ -42,6 +42,7 @@ from facesym_ros.core.detection import TrackState
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Box, Landmarks
 from facesym_ros.core.identity import Appearance
+from facesym_ros.core.landmarks import MODELS
 from facesym_ros.core.regions import STABLE_POINTS, FaceAxes, RegionError, face_regions, region_masks
 from facesym_ros.core.settings import Settings, setting
 from facesym_ros.core.timebase import NS_PER_SECOND
@@ -100,7 +101,9 @@ class FlowSettings(Settings):
 
     def method(self, landmark_backend: str) -> str:
         """JSON of everything that shapes the per-frame motion; travels with every RegionMotion."""
-        return json.dumps({'landmark_backend': landmark_backend, **asdict(self)}, sort_keys=True)
+        model = MODELS.get(landmark_backend)
+        named = {} if model is None else {'landmark_model': model.model, 'landmark_licence': model.licence}
+        return json.dumps({'landmark_backend': landmark_backend, **named, **asdict(self)}, sort_keys=True)
 
 
 def farneback_magnitude(previous: np.ndarray, current: np.ndarray, config: FlowSettings) -> np.ndarray:
