@@ -46,7 +46,7 @@ from facesym_ros.core.scoring import (
     frame_period_of,
     score_frames,
 )
-from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
+from facesym_ros.core.timebase import StampClock, ns_to_seconds, seconds_to_ns
 
 
 class ScoreKind(enum.IntEnum):
@@ -86,6 +86,21 @@ def frame_ahead_ns(stamps: Sequence[int]) -> int:
     (median interval), since the face detector may already be on the frame after the newest one heard of."""
     period = frame_period_of([later - earlier for earlier, later in pairwise(stamps)])
     return round(GAP_FACTOR * period) if period else 1
+
+
+def command_stamp_ns(clock_ns: int, stamp_clock: StampClock, stamps: Sequence[int],
+                     newest_ns: int | None = None) -> int:
+    """Where a command given 'now' (clock_ns, on any clock) takes effect, in the time base of the image stamps.
+
+    The clock is mapped onto the stamps by stamp_clock (the camera may keep a clock of its own), so the command
+    takes effect at the frames that arrive after it; and never before frame_ahead_ns past the newest frame heard
+    of (`stamps`, the recent ones in order, or newest_ns if later): a node may already be on the next one.
+    """
+    now = stamp_clock.to_stamp(clock_ns)
+    if not stamps:
+        return now
+    newest = stamps[-1] if newest_ns is None else max(stamps[-1], newest_ns)
+    return max(now, newest + frame_ahead_ns(stamps))
 
 
 class TrialError(RuntimeError):
