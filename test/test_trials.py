@@ -562,3 +562,85 @@ def test_a_service_trial_holds_the_frames_that_arrived_between_the_calls_whateve
     assert not any(arrivals[i] <= start_call for i in held)
     assert not any(arrivals[i] > stop_call + slack for i in held)
     assert held, 'the trial holds no frame'
+
+
+# -- a session owns its trial events: marks at one stamp, a STOP before its START ----------------------------------
+
+HALF = PERIOD // 2
+
+
+@st.composite
+def sessions(draw):
+    """Back-to-back trials as (start, stop) in half frame periods: some empty, some stopped 'before' they began
+    (Ctrl-C in the second between a START being sent and its taking effect), some sharing a stamp."""
+    trials, at = [], draw(st.integers(-3, 10))
+    for _ in range(draw(st.integers(1, 4))):
+        start = at + draw(st.sampled_from([0, 0, 1, 2, 5]))
+        stop = start + draw(st.sampled_from([-3, -1, 0, 0, 1, 2, 7, 12]))
+        trials.append((start, stop))
+        at = max(start, stop)
+    return trials
+
+
+def expected_frames(trials, frames: int) -> list[list[int]]:
+    """Frame indices each trial holds: from its start to its stop (at its start if stopped before), a frame on
+    the stamp where one trial stops and the next starts going to the first."""
+    held, previous_stop = [], None
+    for start, given_stop in trials:
+        stop = max(start, given_stop)
+        held.append([i for i in range(frames) if start <= 2 * i <= stop
+                     and not (previous_stop == start == 2 * i)])
+        previous_stop = stop
+    return held
+
+
+def run_marks(controller: TrialController, frames: int) -> dict[str, int]:
+    results = []
+    for index in range(frames):
+        results += finals(controller.add(frame(index)))
+    results += controller.end_of_stream()
+    return {result.trial_id: result for result in results}
+
+
+@settings(max_examples=200, deadline=None)
+@given(trials=sessions(), data=st.data())
+def test_recorded_marks_in_any_order_give_each_trial_its_frames_and_close_it(trials, data):
+    """What a bag holds (each STOP anywhere, events repeated by a late-joining recorder) rescored: every trial
+    closes with the frames of its span, an empty one with none, and the trial after it is never refused."""
+    from facesym_ros.core.trials import order_marks
+
+    frames = 30
+    marks = [mark for index, (start, stop) in enumerate(trials) for mark in (
+        TrialMark(start * HALF, TrialEventKind.START, f't{index}'),
+        TrialMark(stop * HALF, TrialEventKind.STOP, f't{index}'))]
+    given_order = data.draw(st.permutations(marks))
+    starts = iter(mark for mark in marks if mark.event == TrialEventKind.START)  # STARTs as the scorer took them
+    given_order = [next(starts) if mark.event == TrialEventKind.START else mark for mark in given_order]
+    given_order += data.draw(st.lists(st.sampled_from(marks), max_size=4))  # repeats of latched events
+    controller = TrialController(TrialScorer(ScoringSettings(), running_period=1e6))
+    for mark in order_marks(given_order):
+        controller.command(mark)  # none refused
+    results = run_marks(controller, frames)
+    assert sorted(results) == [f't{index}' for index in range(len(trials))]
+    for index, held in enumerate(expected_frames(trials, frames)):
+        result = results[f't{index}']
+        assert result.frame_count == len(held), (index, trials)
+        if held:
+            assert (result.first_stamp_ns, result.last_stamp_ns) == (held[0] * PERIOD, held[-1] * PERIOD)
+        else:
+            assert result.quality.flags & QualityFlag.INCOMPLETE
+
+
+@settings(max_examples=100, deadline=None)
+@given(trials=sessions())
+def test_live_commands_with_a_stop_at_or_before_the_start_close_the_trial_as_rescoring_does(trials):
+    """The scorer's controller given the session's commands as they are sent (START, then STOP) holds the same
+    frames as the bag's marks rescored: a STOP stamped before its START stops the trial at its start."""
+    frames = 30
+    live = TrialController(TrialScorer(ScoringSettings(), running_period=1e6))
+    for index, (start, stop) in enumerate(trials):
+        live.start(start * HALF, f't{index}')
+        live.stop(stop * HALF)
+    results = run_marks(live, frames)
+    assert [results[f't{index}'].frame_count for index in range(len(trials))] == \
+        [len(held) for held in expected_frames(trials, frames)]

@@ -41,7 +41,15 @@ from facesym_ros.core.frame import Frame
 from facesym_ros.core.pipeline import READ_AHEAD, FacePipeline, FrameResult, Observation, PipelineSettings, run_ahead
 from facesym_ros.core.scoring import ScoreResult, TrialLabels
 from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
-from facesym_ros.core.trials import ScoreKind, TrialController, TrialError, TrialEventKind, TrialMark, TrialScorer
+from facesym_ros.core.trials import (
+    ScoreKind,
+    TrialController,
+    TrialError,
+    TrialEventKind,
+    TrialMark,
+    TrialScorer,
+    order_marks,
+)
 from facesym_ros.ros.conversions import (
     ImageConversionError,
     PatchPlace,
@@ -139,8 +147,8 @@ def recorded_marks(bag: BagContents) -> list[TrialMark]:
         event = store.deserialize_cdr(bytes(message.data), TRIAL_EVENT_TYPE)
         labels = TrialLabels(event.task, event.session_id, event.subject_id)
         marks.append(TrialMark(stamp_to_ns(event.header.stamp), TrialEventKind(event.event), event.trial_id, labels))
-    # A transient-local topic can deliver the same event twice (e.g. to a late recorder); keep one.
-    return sorted(set(marks), key=lambda mark: (mark.stamp_ns, mark.event != TrialEventKind.STOP))
+    # A transient-local topic can deliver the same event twice (e.g. to a late recorder): order_marks keeps one.
+    return order_marks(marks)
 
 
 def range_marks(ranges: Sequence[TrialRange], first_stamp_ns: int) -> list[TrialMark]:
