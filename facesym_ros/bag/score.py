@@ -254,15 +254,17 @@ def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None =
               trials: Sequence[TrialRange] = (), use_markers: bool = True, output_bag: Path | None = None,
               output_storage: str = 'mcap', output_namespace: str = 'rescored', heatmap_max: float = 5.0,
               progress: Callable[[int], None] | None = None,
-              on_frame: Callable[[FrameResult], None] | None = None, read_ahead: int = READ_AHEAD) -> BagScore:
+              on_frame: Callable[[FrameResult], None] | None = None, read_ahead: int = READ_AHEAD,
+              markers: Sequence[TrialMark] | None = None) -> BagScore:
     """Score the bag's trials; with output_bag, also write the bag again with the results added.
 
     on_frame sees every frame's result (with its flow map) in stamp order, e.g. for a session report's pictures.
+    markers: the trial marks to use in place of the bag's own (e.g. a session's only), in order_marks order.
     A second thread reads and observes up to read_ahead images ahead of the flow. The face side and the flow side
     each take every image in stamp order, as the nodes do live, so the scores do not change; 0: one thread.
     """
     image_topic = pick_image_topic(bag, topic)
-    marks = recorded_marks(bag) if use_markers and not trials else []
+    marks = (list(markers) if markers is not None else recorded_marks(bag)) if use_markers and not trials else []
     trials_from = 'ranges' if trials else 'markers' if marks else 'whole bag'
     report = BagScore(bag.path, image_topic.name, trials_from)
     pipeline = FacePipeline(config)
