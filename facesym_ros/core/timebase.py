@@ -33,11 +33,6 @@ class StampClock:
         """A frame stamped stamp_ns arrived at clock_ns."""
         self._offsets.append(clock_ns - stamp_ns)
 
-    @property
-    def known(self) -> bool:
-        """A frame has been heard: the offset is learned."""
-        return bool(self._offsets)
-
     def to_stamp(self, clock_ns: int) -> int:
         """clock_ns in the time base of the image stamps."""
         return clock_ns - min(self._offsets) if self._offsets else clock_ns

@@ -1,7 +1,8 @@
 """symmetry_scorer: symmetry scores of trials (and, unattended, of a rolling window).
 
 Subscribes: region_motion (RegionMotion); faces (FaceDetections), only to learn the
-            stamps of the frames in the pipeline; trial_control (TrialEvent), to drive
+            stamps of the frames in the pipeline; camera_info (CameraInfo, optional), only
+            to learn the camera's clock; trial_control (TrialEvent), to drive
             trials by topic, e.g. the recorded trial_events of a bag being replayed.
 Publishes:  score (SymmetryScore, reliable + transient local): final trial scores;
             score_running (SymmetryScore): the running score of an open trial and,
@@ -17,9 +18,10 @@ differ from that clock by any amount (the transport's delay; a camera that
 stamps with a clock of its own, seconds or hours ahead or behind, or
 drifting; with use_sim_time, /clock of a bag being played). The scorer
 learns the offset as the smallest difference (clock at arrival - image stamp)
-over the last OFFSET_WINDOW faces and region_motion messages, and stamps the
-call with clock - offset (core.timebase.StampClock): the trial starts (or
-stops) at the frames that arrive after the call. Before the first frame
+over the last OFFSET_WINDOW camera_info, faces and region_motion messages
+(camera_info, where the camera publishes it, has the least delay in it), and
+stamps the call with clock - offset (core.timebase.StampClock): the trial
+starts (or stops) at the frames captured after the call, within that delay. Before the first frame
 arrives, the clock is used as it is. A command is never stamped before
 1.5 frame periods after the newest frame the scorer has heard of: the face
 detector may already be on the next one, and a command can take effect
@@ -47,6 +49,7 @@ from collections import deque
 
 from rclpy.clock import Clock, ClockType
 from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo
 from std_srvs.srv import Trigger
 
 from facesym_ros.config.files import state_directory
@@ -69,13 +72,14 @@ from facesym_ros.ros.node_base import (
     CONTROL_QUEUE_DEPTH,
     WARN_PERIOD,
     SettingsNode,
+    image_qos,
     latched_qos,
     pipeline_qos,
     spin_node,
 )
 
 OFFSET_WINDOW = 30
-"""faces and region_motion messages over which the clock-to-image-stamp offset is taken."""
+"""camera_info, faces and region_motion messages over which the clock-to-image-stamp offset is taken."""
 
 
 def summary(result: ScoreResult) -> str:
@@ -108,6 +112,9 @@ class SymmetryScorerNode(SettingsNode):
         self.create_subscription(RegionMotion, 'region_motion', self.timed(self._on_motion),
                                  pipeline_qos(node.motion_queue_size))
         self.create_subscription(FaceDetections, 'faces', self._on_faces, pipeline_qos(node.motion_queue_size))
+        # the camera's own small message per frame: its delay is the transport's only (optional: faces also give
+        # the offset, with the detector's time in it)
+        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, image_qos(OFFSET_WINDOW))
         self.create_subscription(TrialEvent, 'trial_control', self._on_control, pipeline_qos(CONTROL_QUEUE_DEPTH))
         self.create_service(Trigger, 'start_trial', self._start_service)
         self.create_service(Trigger, 'stop_trial', self._stop_service)
@@ -239,6 +246,9 @@ class SymmetryScorerNode(SettingsNode):
         """A per-frame message arrived: the stream is alive, and its delay feeds the clock-to-stamp offset."""
         self._last_input_at = self._steady.now()
         self._stamp_clock.heard(self.get_clock().now().nanoseconds, stamp_ns)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._stamp_clock.heard(self.get_clock().now().nanoseconds, stamp_to_ns(msg.header.stamp))
 
     def _on_faces(self, msg: FaceDetections) -> None:
         # faces come straight from the detector: the offset with the least processing in it
