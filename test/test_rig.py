@@ -145,7 +145,8 @@ CAMERA_BEHIND = 10 * NS_PER_SECOND
 
 def test_service_trials_of_a_camera_10_s_behind_the_clock_hold_the_frames_between_the_calls(live_graph):
     """A camera that stamps with its own clock, 10 s behind the scorer's: start_trial and stop_trial 3 s apart
-    give a trial of the frames published between the calls, not of frames published 10 s later."""
+    give a trial of the frames published between the calls, not of frames published 10 s later. The camera
+    publishes no camera_info: the scorer learns the offset through faces."""
     from rclpy.clock import Clock
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
