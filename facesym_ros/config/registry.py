@@ -82,7 +82,7 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec('symmetry_scorer', 'SymmetryScorerNode',
              (f'{PACKAGE}.core.scoring:ScoringSettings', f'{PACKAGE}.config.node_settings:ScorerNodeSettings',
               _DIAGNOSTICS, _EXECUTOR),
-             subscribes=('region_motion', 'faces', 'trial_control'),
+             subscribes=('region_motion', 'faces', 'camera_info', 'trial_control'),
              publishes=('score', 'score_running', 'trial_events')),
     NodeSpec('annotator', 'AnnotatorNode',
              (f'{PACKAGE}.config.node_settings:AnnotatorNodeSettings', _QUEUE, _DIAGNOSTICS, _EXECUTOR),

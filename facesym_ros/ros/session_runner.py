@@ -34,6 +34,7 @@ from pathlib import Path
 
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 from std_msgs.msg import Header, String
 
 from facesym_ros.clinic.protocol import Protocol, ProtocolTask
@@ -109,6 +110,10 @@ class SessionRunner(Node):
         self.events: list[TrialEvent] = []
         self.motions: list = []
         self.on_final: Callable[[SymmetryScore], None] | None = None
+        self.own_trials: set[str] = set()
+        """The trials this session started: the only ones whose scores and events are its own."""
+        self.session_start_ns: int | None = None
+        """The stamp of the session's first frame, once heard."""
         self._control = self.create_publisher(TrialEvent, 'trial_control', pipeline_qos(CONTROL_QUEUE_DEPTH))
         self._prompt = self.create_publisher(TaskPrompt, PROMPT_TOPIC, latched_qos(1))
         self._info = self.create_publisher(String, SESSION_INFO_TOPIC, latched_qos(1))
@@ -125,7 +130,8 @@ class SessionRunner(Node):
         self.motions.append(msg_to_motion(msg, with_polygons=False))
 
     def _on_score(self, msg: SymmetryScore) -> None:
-        if msg.kind == SymmetryScore.KIND_FINAL and msg.trial_id not in self.finals:
+        # the scorer's latched scores of trials before this session (another session's) are not its own
+        if msg.kind == SymmetryScore.KIND_FINAL and msg.trial_id in self.own_trials and msg.trial_id not in self.finals:
             self.finals[msg.trial_id] = msg
             if self.on_final is not None:
                 self.on_final(msg)
@@ -142,7 +148,22 @@ class SessionRunner(Node):
         return self.face_stamps[-1] + frame_ahead_ns(self.face_stamps)
 
     def command(self, mark: TrialMark) -> None:
+        if mark.event == TrialEventKind.START:
+            self.own_trials.add(mark.trial_id)
         self._control.publish(mark_to_msg(mark, ''))
+
+    def owns_event(self, data: bytes) -> bool:
+        """Whether a serialised TrialEvent is this session's: of a trial it started, or a RESET (by anyone)
+        stamped after its first frame. The scorer's latched events of earlier trials are not, so the session
+        bag never holds another session's trial, open or closed."""
+        event = deserialize_message(data, TrialEvent)
+        if event.event == TrialEvent.RESET:
+            return self.session_start_ns is not None and stamp_to_ns(event.header.stamp) >= self.session_start_ns
+        return event.trial_id in self.own_trials
+
+    def owns_score(self, data: bytes) -> bool:
+        """Whether a serialised SymmetryScore is of a trial this session started."""
+        return deserialize_message(data, SymmetryScore).trial_id in self.own_trials
 
     def prompt(self, state: int, run: TaskRun | None, number: int, count: int, instruction: str = '') -> None:
         task = run.task if run is not None else None
@@ -231,7 +252,7 @@ class Session:
             if not self.spin_until(lambda: bool(runner.face_stamps), self.options.graph_timeout, frames=False):
                 raise SessionError(f'no frame arrived on {runner.resolve_topic_name("faces")} within '
                                          f'{self.options.graph_timeout:g} s: is the camera running?')
-            anchor = runner.face_stamps[0]
+            anchor = runner.session_start_ns = runner.face_stamps[0]
             for number, run in enumerate(self.runs, start=1):
                 anchor = self._run_task(run, number, anchor)
             self._wait_for_finals(self.options.final_timeout)
@@ -355,7 +376,9 @@ def run_live_session(record: SessionRecord, protocol: Protocol, options: Session
             required.add(runner.resolve_topic_name(image_topic))
         if bag is not None:
             writer = create_writer(bag, storage)
-            recorder = BagRecorderNode(writer, topics, namespace=namespace, context=context)
+            # the session's own trial events and scores only: never the scorer's latched ones of earlier trials
+            recorder = BagRecorderNode(writer, topics, namespace=namespace, context=context,
+                                       keep={'trial_events': runner.owns_event, 'score': runner.owns_score})
             executor.add_node(recorder)
 
         def ready() -> bool:
