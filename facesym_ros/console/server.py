@@ -43,6 +43,7 @@ TOKEN_FILE = '.console-token'
 COOKIE = 'facesym_token'
 HEADER = 'X-Facesym-Token'
 STATE_PERIOD = 0.2  # s between state messages to a page (sent only when the state changed)
+SESSIONS_PERIOD = 2.0  # s between readings of the sessions on disk
 CONTROL_GRACE = 5.0  # s a holder's page may be gone (a reload) before control is free
 PAGES = {'/': 'operator.html', '/patient': 'patient.html'}
 STATIC_FILES = {'console.css', 'operator.js', 'patient.js', 'video.js'}
@@ -103,6 +104,9 @@ class Console:
         self._names = itertools.cycle(NAMES)
         self.hubs: dict[str, FrameHub] = {'annotated': FrameHub(node.annotated), 'camera': FrameHub(node.camera)}
         self.protocol_rows = self.protocols()  # the protocol files it knows, read once
+        self._sessions: list[dict] = []
+        self._sessions_key: tuple | None = None
+        self._sessions_at = 0.0
 
     # -- who may do what ----------------------------------------------------------------------------------------
 
@@ -159,6 +163,13 @@ class Console:
                          'running': running.get(run.trial_id) if run.started else None})
         return rows
 
+    def sessions(self) -> list[dict]:
+        """The sessions on disk, read again at most every SESSIONS_PERIOD (or when a session begins or ends)."""
+        key = (self.manager.job.status if self.manager.job else None, self.manager.running)
+        if key != self._sessions_key or time.monotonic() - self._sessions_at > SESSIONS_PERIOD:
+            self._sessions, self._sessions_key, self._sessions_at = self.manager.sessions(), key, time.monotonic()
+        return self._sessions
+
     def operator_state(self, client: str) -> dict:
         job = self.manager.job
         holder = self.holder_now()
@@ -170,7 +181,7 @@ class Console:
                        'waiting_for': job.control.waiting_for, 'paused': job.control.paused,
                        'tasks': self.tasks(job)}
         subject = job.subject if job is not None else None
-        sessions = self.manager.sessions()
+        sessions = self.sessions()
         return {
             'running': self.manager.running, 'session': session, 'prompt': self.node.prompt_view(),
             'readiness': [check.to_json() for check in self.node.readiness.checks()],

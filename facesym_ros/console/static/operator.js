@@ -176,5 +176,9 @@ $('new-session').addEventListener('click', () => {
   $('setup').dataset.fresh = '1'; $('after').hidden = true; $('setup').hidden = false;
 });
 $('setup').dataset.fresh = '1';
-startVideo($('video'), 'annotated', () => { $('video-note').hidden = true; });
+if (new URLSearchParams(window.location.search).get('video') === 'off') {
+  $('video-note').textContent = 'video off (?video=off)';  // a slow network, a tablet: state and buttons only
+} else {
+  startVideo($('video'), 'annotated', () => { $('video-note').hidden = true; });
+}
 startState('/ws/operator?client=' + encodeURIComponent(client), render);
