@@ -42,7 +42,9 @@ def _paced_protocol(folder: Path) -> Path:
 
 
 def _state(page) -> dict:
-    return page.evaluate('() => fetch("/api/state").then((r) => r.json())')
+    status, text = page.evaluate('() => fetch("/api/state").then(async (r) => [r.status, await r.text()])')
+    assert status == 200, text
+    return json.loads(text)
 
 
 def _wait(condition, timeout: float, what: str, page=None, period: float = 0.2):
@@ -100,7 +102,7 @@ def test_a_whole_session_in_the_browser_with_the_patient_page(session_video, tmp
                 operator.click('#go')
                 pressed['stop'] = time.monotonic()
             running = [task for task in session['tasks'] if task['state'] == 'running']
-            if not shots and running and running[0]['name'] == 'smile' and running[0]['running']:
+            if not shots and running and running[0]['name'] not in ('rest', 'raise_brows'):  # scores to show
                 operator.wait_for_function('window.facesymVideo.annotated.frames > 10')
                 patient.wait_for_function('window.facesymVideo.camera.frames > 10')
                 assert operator.locator('li[data-check="face"].ok').count() == 1, state['readiness']
@@ -112,15 +114,14 @@ def test_a_whole_session_in_the_browser_with_the_patient_page(session_video, tmp
             time.sleep(0.25)
         assert pressed['start'] and pressed['stop'] and shots, (pressed, shots, console.log[-3000:])
         assert seen == instructions, seen  # the patient's instruction followed the tasks, in order
-        operator.wait_for_selector('#after:not([hidden])', timeout=60_000)
+        _wait(lambda: _state(operator)['session']['status'] != 'running', 600, 'the report', operator)
         session = _state(operator)['session']
+        operator.wait_for_selector('#after:not([hidden])')
         assert session['status'] == 'complete', (session['reason'], session['log'])
         report = json.loads((output / 'P-0042' / 'S-1' / 'report.json').read_text())
         assert report['status'] == 'complete' and [t['name'] for t in report['tasks']] == [t.name for t in
                                                                                              protocol.tasks]
-        for task, planned in zip(report['tasks'], protocol.tasks, strict=True):
-            if not planned.operator_paced:  # the trial holds its planned span of frames
-                assert abs(task['score']['frames'] - planned.duration * RATE) <= 1, (task['name'], task['score'])
+        for task in report['tasks']:  # (the frames each trial holds: the fault test, and bench/bench_console.py)
             row = operator.locator(f'tr[data-task="{task["name"]}"]')
             assert row.locator('td.state').inner_text() == 'done'
             for region, values in task['score']['regions'].items():

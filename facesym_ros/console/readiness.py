@@ -8,10 +8,12 @@ settings, so the check warns of the flags a trial would get), and the light on t
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 
+from facesym_ros.config.registry import SOURCE_NODE
 from facesym_ros.core.flags import FLAG_TEXTS
 from facesym_ros.core.scoring import QualityFlag, ScoringSettings
 
@@ -33,7 +35,7 @@ class Check:
 
 
 class Readiness:
-    """Collects the graph's messages (thread-safe enough: appends and reads of deques) and judges them."""
+    """Collects the graph's messages (from the node's thread) and judges them (in the server's)."""
 
     def __init__(self, nodes: tuple[str, ...], scoring: ScoringSettings | None = None) -> None:
         self.nodes = nodes
@@ -42,49 +44,58 @@ class Readiness:
         self.motion: deque[tuple[float, bool, float, tuple[float, float]]] = deque(maxlen=600)
         self.light: deque[tuple[float, float]] = deque(maxlen=60)
         self.statuses: dict[str, tuple[float, int, str, dict[str, str]]] = {}  # node -> (arrival, level, message)
+        self._lock = threading.Lock()
 
     def on_faces(self, found: bool, width: int, now: float | None = None) -> None:
-        self.faces.append((time.monotonic() if now is None else now, found, width))
+        with self._lock:
+            self.faces.append((time.monotonic() if now is None else now, found, width))
 
     def on_motion(self, found: bool, upscale: float, head: tuple[float, float], now: float | None = None) -> None:
-        self.motion.append((time.monotonic() if now is None else now, found, upscale, head))
+        with self._lock:
+            self.motion.append((time.monotonic() if now is None else now, found, upscale, head))
 
     def on_light(self, mean: float, now: float | None = None) -> None:
-        self.light.append((time.monotonic() if now is None else now, mean))
+        with self._lock:
+            self.light.append((time.monotonic() if now is None else now, mean))
 
     def on_status(self, name: str, level: int, message: str, values: dict[str, str],
                   now: float | None = None) -> None:
-        self.statuses[name.rsplit('/', 1)[-1]] = (time.monotonic() if now is None else now, level, message, values)
+        with self._lock:
+            self.statuses[name.rsplit('/', 1)[-1]] = (time.monotonic() if now is None else now, level, message,
+                                                      values)
 
     def checks(self, now: float | None = None) -> list[Check]:
         now = time.monotonic() if now is None else now
-        faces = [item for item in self.faces if now - item[0] <= WINDOW]
-        motion = [item for item in self.motion if now - item[0] <= WINDOW]
-        return [self._graph(now), self._frames(faces, now), self._face(faces), self._size(motion),
-                self._head(motion), self._light(now)]
+        with self._lock:
+            faces = [item for item in self.faces if now - item[0] <= WINDOW]
+            motion = [item for item in self.motion if now - item[0] <= WINDOW]
+            light = [mean for at, mean in self.light if now - at <= WINDOW]
+            statuses = dict(self.statuses)
+        return [self._graph(statuses, now), self._frames(faces, statuses, now), self._face(faces), self._size(motion),
+                self._head(motion), self._light(light)]
 
-    def _graph(self, now: float) -> Check:
-        down = [name for name in self.nodes if now - self.statuses.get(name, (-math.inf,))[0] > NODE_SILENCE]
-        errors = [f'{name}: {self.statuses[name][2]}' for name in self.nodes
-                  if name not in down and self.statuses[name][1] >= 2]
+    def _graph(self, statuses: dict, now: float) -> Check:
+        down = [name for name in self.nodes if now - statuses.get(name, (-math.inf,))[0] > NODE_SILENCE]
+        errors = [f'{name}: {statuses[name][2]}' for name in self.nodes if name not in down and statuses[name][1] >= 2]
         if down:
             return Check('graph', False, f'not heard on /diagnostics: {", ".join(down)}')
         if errors:
             return Check('graph', False, '; '.join(errors))
         return Check('graph', True, f'all {len(self.nodes)} nodes up')
 
-    def _camera_rate(self) -> float | None:
-        status = self.statuses.get('image_source')
+    @staticmethod
+    def _camera_rate(statuses: dict) -> float | None:
+        status = statuses.get(SOURCE_NODE)
         try:
             return float(status[3]['rate (Hz)']) if status else None
         except (KeyError, ValueError):
             return None
 
-    def _frames(self, faces: list, now: float) -> Check:
+    def _frames(self, faces: list, statuses: dict, now: float) -> Check:
         if len(faces) < 2:
             return Check('frames', False, 'no frames are arriving: is the camera running?')
         rate = (len(faces) - 1) / max(faces[-1][0] - faces[0][0], 1e-3) if now - faces[0][0] > 1.0 else 0.0
-        camera = self._camera_rate()
+        camera = self._camera_rate(statuses)
         expected = f' (camera {camera:.1f} fps)' if camera else ''
         ok = rate > 0 and (camera is None or rate >= RATE_SHARE * camera)
         words = '' if ok else ': the graph is falling behind the camera'
@@ -121,8 +132,7 @@ class Readiness:
         return Check('head still', True, f'moved {moved:.2f} inter-ocular distances in {WINDOW:g} s '
                                          f'(limit {limit:g})')
 
-    def _light(self, now: float) -> Check:
-        recent = [mean for at, mean in self.light if now - at <= WINDOW]
+    def _light(self, recent: list[float]) -> Check:
         if not recent:
             return Check('light', False, 'no face picture yet')
         mean = sum(recent) / len(recent)

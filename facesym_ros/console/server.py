@@ -244,11 +244,19 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / name)
 
 
-async def output_file(request: web.Request) -> web.StreamResponse:
-    root = _console(request).manager.root
-    relative = request.match_info['path']
+def served_path(root: Path, relative: str) -> Path | None:
+    """The file under the (resolved) root that a /files/ path names, or None for a path that leaves the root,
+    climbs with '..', or names a hidden file (the token) or anything in a hidden folder."""
+    parts = Path(relative).parts
+    if not parts or Path(relative).is_absolute() or any(part == '..' or part.startswith('.') for part in parts):
+        return None
     target = (root / relative).resolve()
-    if '..' in Path(relative).parts or not target.is_relative_to(root) or target.name.startswith('.'):
+    return target if target.is_relative_to(root) and target != root else None
+
+
+async def output_file(request: web.Request) -> web.StreamResponse:
+    target = served_path(_console(request).manager.root, request.match_info['path'])
+    if target is None:
         return web.Response(status=403, text='403: only files of the session folder are served\n')
     if not target.is_file():
         raise web.HTTPNotFound()

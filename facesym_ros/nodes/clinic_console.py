@@ -40,6 +40,7 @@ STREAM_CHECK = 0.1  # s between checks whether a page watches a video stream
 LIGHT_PERIOD = 0.5  # s between light measurements of the face patch
 PATIENT_WIDTH = 960  # px: the patient's picture is sent at most this wide
 PATIENT_QUALITY = 80
+PATIENT_RATE = 15.0  # Hz: the patient's mirror picture is encoded at most this often (the console's CPU)
 MAX_SCORES = 200
 
 
@@ -75,6 +76,7 @@ class ClinicConsoleNode(SettingsNode):
         self.finals: dict[str, dict] = {}
         self.running: dict[str, dict] = {}
         self._light_at = 0.0
+        self._camera_at = 0.0
         self.annotated = VideoTap()
         self.camera = VideoTap()
         self.create_subscription(FaceDetections, 'faces', self._on_faces, pipeline_qos(60))
@@ -201,8 +203,10 @@ class ClinicConsoleNode(SettingsNode):
 
     def _on_camera(self, msg: Image) -> None:
         sink = self.camera.sink
-        if sink is None or self.camera.watchers <= 0:
+        now = time.monotonic()
+        if sink is None or self.camera.watchers <= 0 or now - self._camera_at < 1.0 / PATIENT_RATE:
             return
+        self._camera_at = now
         try:
             bgr = image_to_bgr(msg)
         except ImageConversionError:

@@ -340,6 +340,7 @@ class Session:
             runner.prompt(TaskPrompt.STATE_GET_READY, run, number, count)
             self.say(f'[{number}/{count}] {task.name}: "{task.instruction}" (operator-paced)')
             self.wait_for_enter('start')
+            self.wait_until_image_time(anchor)  # a go within COMMAND_MARGIN of the last stop: after that stop
             run.start_ns = runner.next_frame_ns()
         else:
             run.start_ns = max(anchor + seconds_to_ns(self.options.lead_in), runner.newest_ns() + margin)

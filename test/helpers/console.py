@@ -49,6 +49,9 @@ def running_console(output: Path, *args: object, timeout: float = 60.0) -> Itera
     try:
         assert url, f'the console did not start: {console.log}'
         yield console
+    except BaseException:
+        print(f'the console\'s output:\n{console.log}')  # shown with the failure
+        raise
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
