@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from test_clinic_session import SHORT_PROTOCOL
 
 from facesym_ros.clinic.protocol import default_protocol_file, load_protocol
 from helpers.console import chromium_browser, running_console
@@ -73,6 +74,9 @@ def test_a_whole_session_in_the_browser_with_the_patient_page(session_video, tmp
                          '--protocols', protocols) as console, chromium_browser() as browser:
         operator = browser.new_page(viewport={'width': 1280, 'height': 1000})
         patient = browser.new_page(viewport={'width': 1280, 'height': 720})
+        requested: list[str] = []
+        for page in (operator, patient):
+            page.on('request', lambda request: requested.append(request.url))
         operator.goto(console.url + '/')
         patient.goto(console.url + '/patient')
         operator.wait_for_selector('#control-text:has-text("hold control")')
@@ -139,23 +143,14 @@ def test_a_whole_session_in_the_browser_with_the_patient_page(session_video, tmp
         page.wait_for_load_state()
         assert 'P-0042' in page.inner_text('body') and page.url.endswith('/files/P-0042/S-1/report.html')
         assert operator.locator('#history tr[data-session="S-1"]').count() == 1
+    # the pages loaded nothing from elsewhere: every script and style is the console's own
+    assert requested and all(url.startswith((console.url, 'blob:', 'data:')) for url in requested), requested
     for name in ('console-operator.png', 'console-patient.png'):
         assert (tmp_path / name).stat().st_size > 10_000
         shutil.copyfile(tmp_path / name, DOCS / name)
 
 
-SHORT = """
-tasks:
-  - name: rest
-    instruction: Keep still.
-    duration: 2
-    primary: [forehead, eye, cheek]
-    baseline: true
-  - name: smile
-    instruction: Smile.
-    duration: 2
-    primary: [cheek]
-  - name: pucker
+SHORT = SHORT_PROTOCOL + """  - name: pucker
     instruction: Pucker your lips.
     duration: 2
     primary: [cheek]
