@@ -81,3 +81,14 @@ def test_the_readiness_check_says_what_is_wrong_in_words():
         readiness.on_faces(True, 380, now=100.0 + index / 15)
     frames = {check.name: check for check in readiness.checks(now=102.0)}['frames']
     assert not frames.ok and 'falling behind' in frames.text, frames
+
+
+def test_the_console_is_a_node_of_the_registry_started_only_when_asked_for():
+    from facesym_ros.config.node_settings import ConsoleSettings
+    from facesym_ros.config.params import load_params_file, settings_from
+    from facesym_ros.config.registry import CONSOLE_NODE, console_scripts, select
+
+    assert CONSOLE_NODE not in {spec.name for spec in select(None)}  # bringup, the demo, `session --source`
+    assert [spec.name for spec in select(f'face_detector,{CONSOLE_NODE}')] == ['face_detector', CONSOLE_NODE]
+    assert any(line.startswith(f'facesym_{CONSOLE_NODE} = ') for line in console_scripts())
+    assert settings_from(load_params_file(), ConsoleSettings) == ConsoleSettings()  # config/facesym.yaml has it
