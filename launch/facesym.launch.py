@@ -2,12 +2,14 @@
 
     ros2 launch facesym_ros facesym.launch.py [source:=sample|<video>|<folder>|camera:0|none]
         [image_topic:=<topic>] [params_file:=<yaml>] [namespace:=<ns>] [use_sim_time:=true|false]
-        [rviz:=true|false]
+        [rviz:=true|false] [console:=true|false]
 
 Starts the same nodes, with the same parameter file and remappings, as
 `facesym bringup` (both read facesym_ros.config.registry). With a camera
 driver, `source:=none image_topic:=/camera/image_raw` leaves image_source out
 and the nodes take images from the driver's topic (camera_info is not needed).
+`console:=true` also starts the clinic console (operator and patient pages on
+http://127.0.0.1:8080/, parameters clinic_console in the parameter file).
 `use_sim_time:=true` makes every node (and RViz) follow /clock, e.g. of
 `facesym play --clock`. RViz starts in the graph's namespace; its topics are
 relative. A node that dies is started again after respawn_delay
@@ -29,7 +31,7 @@ from launch_ros.substitutions import FindPackageShare
 
 from facesym_ros.config.files import FASTDDS_PROFILE_VARIABLE
 from facesym_ros.config.node_settings import RespawnSettings
-from facesym_ros.config.registry import IMAGE_TOPIC, NO_SOURCE, NODES, SOURCE_NODE
+from facesym_ros.config.registry import ALL_NODES, IMAGE_TOPIC, NO_SOURCE, OPTIONAL_NODES, SOURCE_NODE
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -52,6 +54,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               description='Every node follows /clock (a bag played with --clock)'),
         DeclareLaunchArgument('rviz', default_value='false', description='Start RViz with config/facesym.rviz'),
+        DeclareLaunchArgument('console', default_value='false',
+                              description='Start the clinic console (operator and patient pages; facesym console)'),
         # Whole camera frames need large UDP receive buffers and readers that take frames over UDP (see the
         # file); an explicitly set profile is kept.
         SetEnvironmentVariable(FASTDDS_PROFILE_VARIABLE, EnvironmentVariable(
@@ -59,7 +63,7 @@ def generate_launch_description() -> LaunchDescription:
     ]
     nodes = []
     respawn = RespawnSettings()
-    for spec in NODES:
+    for spec in ALL_NODES:
         parameters = [params_file, use_sim_time]
         remappings = [(source, image_topic if target == IMAGE_TOPIC else target) for source, target in spec.remappings]
         condition = None
@@ -67,6 +71,8 @@ def generate_launch_description() -> LaunchDescription:
             parameters.append({'source': LaunchConfiguration('source')})
             remappings.append((IMAGE_TOPIC, image_topic))
             condition = LaunchConfigurationNotEquals('source', NO_SOURCE)
+        if spec in OPTIONAL_NODES:
+            condition = IfCondition(LaunchConfiguration('console'))
         nodes.append(Node(package='facesym_ros', executable=spec.name, name=spec.name, namespace=namespace,
                           parameters=parameters, remappings=remappings, output='screen', condition=condition,
                           respawn=True, respawn_delay=respawn.respawn_delay))

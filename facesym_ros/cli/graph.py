@@ -12,7 +12,16 @@ from facesym_ros.cli.common import add_params_argument
 from facesym_ros.config.files import SAMPLE_VIDEO, default_params_file
 from facesym_ros.config.node_settings import RespawnSettings
 from facesym_ros.config.params import load_params_file
-from facesym_ros.config.registry import IMAGE_TOPIC, NO_SOURCE, NODE_NAMES, SOURCE_NODE, camera_subscribers, select
+from facesym_ros.config.registry import (
+    CONSOLE_NODE,
+    IMAGE_TOPIC,
+    NO_SOURCE,
+    NODE_NAMES,
+    SOURCE_NODE,
+    camera_subscribers,
+    node,
+    select,
+)
 from facesym_ros.core.report import format_table
 from facesym_ros.core.video import FrameSource
 
@@ -54,6 +63,8 @@ def bringup_command(args: argparse.Namespace) -> int:
 
     params_file = checked_params_file(args.params_file)
     specs = select(args.nodes)
+    if args.console and CONSOLE_NODE not in {spec.name for spec in specs}:
+        specs.append(node(CONSOLE_NODE))
     if args.source == NO_SOURCE:
         specs = [spec for spec in specs if spec.name != SOURCE_NODE]
     overrides = source_overrides(args.source, args.frame_rate)
@@ -154,6 +165,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     up.add_argument('--frame-rate', type=float, help=f'{SOURCE_NODE} publishing rate [Hz]')
     up.add_argument('--nodes', help=f'comma-separated subset of nodes to start (default: all of '
                                     f'{",".join(NODE_NAMES)})')
+    up.add_argument('--console', action='store_true',
+                    help='also start the clinic console (operator and patient pages; see `facesym console`)')
     up.add_argument('--composed', action='store_true',
                     help='run all nodes in this process on a multi-threaded executor (no restarts)')
     up.add_argument('--no-respawn', action='store_true',

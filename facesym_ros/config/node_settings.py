@@ -131,3 +131,24 @@ class RespawnSettings(Settings):
     respawn_window: float = setting(60.0, 'Deaths counted against respawn_limit [s]', min=1.0, max=86400.0)
     graph_check_seconds: float = setting(3.0, 'Before starting, how long bringup listens for a graph already '
                                               'running in its namespace [s]', min=0.0, max=60.0)
+
+
+@dataclass(frozen=True)
+class ConsoleSettings(Settings):
+    """The clinic console (`facesym console`, launch console:=true): operator and patient pages, sessions."""
+
+    host: str = setting('127.0.0.1', 'Address the pages are served on; any address but localhost needs the '
+                                     'token on every request (the pages show faces and subject ids)',
+                        read_only=True)
+    port: int = setting(8080, 'TCP port of the pages; 0 picks a free one, printed at start', min=0, max=65535,
+                        read_only=True)
+    output: str = setting('', 'Folder of every session (OUTPUT/SUBJECT/SESSION: the bag and the report); '
+                              'empty: ~/facesym-sessions', read_only=True)
+    protocols: str = setting('', 'Folder of more protocol files (*.yaml) the operator may choose, beside '
+                                 'config/protocol.yaml', read_only=True)
+    mirror: bool = setting(True, 'The patient page shows the camera mirrored, as a mirror does')
+    lead_in: float = setting(3.0, 'Time between a task\'s prompt and its start, and between tasks [s]',
+                             min=1.5, max=60.0)
+    record: bool = setting(True, 'Record each session\'s bag (the report\'s heat maps and key frames come from it)')
+    storage: str = setting('mcap', 'Session bag format', choices=('mcap', 'sqlite3'))
+    image_topic: str = setting('image_raw', 'The camera topic a session records and the patient page shows')

@@ -20,7 +20,7 @@ from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 
 from facesym_ros.config.files import package_share_path
 from facesym_ros.config.params import parameter_fields
-from facesym_ros.config.registry import COMMAND, DIAGNOSTICS_TOPIC, IMAGE_TOPIC, NODES, SOURCE_NODE, NodeSpec
+from facesym_ros.config.registry import ALL_NODES, COMMAND, DIAGNOSTICS_TOPIC, IMAGE_TOPIC, SOURCE_NODE, NodeSpec
 
 GENERATE_COMMAND = 'python -m facesym_ros.ros.ros_api > docs/ros-api.md'
 SOURCE_OVERRIDES = {'source': 'sample'}
@@ -89,7 +89,7 @@ def node_interfaces() -> list[NodeInterface]:
     rclpy.init(context=context)
     interfaces = []
     try:
-        for spec in NODES:
+        for spec in ALL_NODES:
             overrides = [Parameter(name, value=value) for name, value in SOURCE_OVERRIDES.items()] \
                 if spec.name == SOURCE_NODE else []
             node = spec.node_class()(context=context, parameter_overrides=overrides)
@@ -174,7 +174,7 @@ def render_ros_api_md() -> str:
         'A read-only parameter can be set at start only; every other one can be changed while the node runs.',
         'A value out of range is refused, and the node keeps its old value.',
         '',
-        'Nodes: ' + ', '.join(f'[`{spec.name}`](#{spec.name})' for spec in NODES) + '.',
+        'Nodes: ' + ', '.join(f'[`{spec.name}`](#{spec.name})' for spec in ALL_NODES) + '.',
     ]
     for interface in node_interfaces():
         spec = interface.spec
