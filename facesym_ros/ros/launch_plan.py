@@ -70,7 +70,7 @@ def package_installed(package: str) -> bool:
 
 
 def image_source_of(source: str, camera_device: str) -> str | None:
-    """image_source's `source` parameter for the launch argument; None for `none` (no image_source)."""
+    """The source parameter of the source node for the launch argument; None for `none` (no source node)."""
     source = source.strip()
     if source == NO_SOURCE:
         return None
