@@ -20,7 +20,9 @@ or invalid file, an unknown argument value or a missing rviz2 stops the launch
 with one error line and nothing started. A node that dies is started again
 after respawn_delay, at most respawn_limit times over the launch's life
 (config.node_settings.RespawnSettings; ROS launch counts every restart, with
-no backoff). Every node dies with the launch process however it ends (SIGINT,
+no backoff); when it dies once more, the whole launch shuts down, as
+`facesym bringup` stops the graph, so that a supervisor (the systemd unit of
+`facesym systemd-unit`) starts it again or says it failed. Every node dies with the launch process however it ends (SIGINT,
 SIGTERM, SIGKILL, an error): each asks the kernel for SIGTERM when its parent
 dies (facesym_ros.ros.bringup.die_with_parent). Trials are started and
 stopped with the symmetry_scorer services:
@@ -34,7 +36,7 @@ from __future__ import annotations
 import os
 
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, SetEnvironmentVariable, Shutdown
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -56,13 +58,25 @@ def _graph(context: LaunchContext) -> list[Node]:
     except LaunchArgumentError as error:
         raise RuntimeError(f'facesym.launch.py: {error}; nothing was started') from None
     respawn = RespawnSettings()
+    exits: dict[str, int] = {}
+
+    def exited(name: str) -> OpaqueFunction:
+        def count(context: LaunchContext) -> list:
+            exits[name] = exits.get(name, 0) + 1
+            if exits[name] <= respawn.respawn_limit:
+                return []  # launch restarts it
+            reason = f'{name} died {exits[name]} times; not restarting it again: stopping the graph'
+            return [LogInfo(msg=f'facesym.launch.py: {reason}'), Shutdown(reason=reason)]
+        return OpaqueFunction(function=count)
+
     # The launch process itself: every node gets SIGTERM from the kernel when it ends (die_with_parent).
     guard = {PARENT_VARIABLE: str(os.getpid())}
     use_sim_time = {'use_sim_time': plan.use_sim_time}
     nodes = [Node(package='facesym_ros', executable=node.name, name=node.name, namespace=plan.namespace,
                   parameters=[str(plan.params_file), use_sim_time, *([node.parameters] if node.parameters else [])],
                   remappings=node.remappings, output='screen', additional_env=guard,
-                  respawn=True, respawn_delay=respawn.respawn_delay, respawn_max_retries=respawn.respawn_limit)
+                  respawn=True, respawn_delay=respawn.respawn_delay, respawn_max_retries=respawn.respawn_limit,
+                  on_exit=[exited(node.name)])
              for node in plan.nodes]
     if plan.rviz_config is not None:
         nodes.append(Node(package='rviz2', executable='rviz2', name='rviz2', namespace=plan.namespace,
