@@ -22,10 +22,11 @@ after respawn_delay, at most respawn_limit times over the launch's life
 (config.node_settings.RespawnSettings; ROS launch counts every restart, with
 no backoff); when it dies once more, the whole launch shuts down, as
 `facesym bringup` stops the graph, so that a supervisor (the systemd unit of
-`facesym systemd-unit`) starts it again or says it failed. Every node dies with the launch process however it ends (SIGINT,
-SIGTERM, SIGKILL, an error): each asks the kernel for SIGTERM when its parent
-dies (facesym_ros.ros.bringup.die_with_parent). Trials are started and
-stopped with the symmetry_scorer services:
+`facesym systemd-unit`) starts it again or says it failed. Every node dies
+with the launch process however it ends (SIGINT, SIGTERM, SIGKILL, an
+error): each asks the kernel for SIGTERM when its parent dies
+(facesym_ros.ros.bringup.die_with_parent). Trials are started and stopped
+with the symmetry_scorer services:
 
     ros2 service call start_trial std_srvs/srv/Trigger
     ros2 service call stop_trial std_srvs/srv/Trigger

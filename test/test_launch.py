@@ -14,7 +14,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from facesym_ros.config.node_settings import RespawnSettings
 from facesym_ros.config.registry import NODE_NAMES, NODES, SOURCE_NODE
 from facesym_ros.ros.launch_plan import LaunchArgumentError, graph_plan
 from helpers.launch_env import LaunchEnv, LaunchUnavailableError, launch_env
+from helpers.processes import alive, children, wait_gone
 
 TEST_DIR = Path(__file__).resolve().parent
 ARGS = {'source': 'camera', 'camera_device': '0', 'image_topic': 'image_raw', 'params_file': '', 'namespace': '',
@@ -84,38 +84,6 @@ def ros_launch() -> LaunchEnv:
         return launch_env()
     except LaunchUnavailableError as reason:
         pytest.skip(f'real-launch tests: {reason}')
-
-
-def children(pid: int) -> set[int]:
-    """The live processes whose parent is pid."""
-    found = set()
-    for stat in Path('/proc').glob('[0-9]*/stat'):
-        try:
-            fields = stat.read_text().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != 'Z':
-            found.add(int(stat.parent.name))
-    return found
-
-
-def alive(pids: set[int]) -> set[int]:
-    left = set()
-    for pid in pids:
-        try:
-            state = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != 'Z':
-            left.add(pid)
-    return left
-
-
-def wait_gone(pids: set[int], timeout: float = 20.0) -> set[int]:
-    deadline = time.monotonic() + timeout
-    while alive(pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return alive(pids)
 
 
 class Launched:
