@@ -79,6 +79,15 @@ class OpticalFlowNodeSettings(Settings):
 
 
 @dataclass(frozen=True)
+class PreviewSettings(Settings):
+    """The face detector's image_preview: the camera frame scaled down for people (the annotator draws on it)."""
+
+    preview_width: int = setting(960, 'Width of image_preview, published only while it has a subscriber (the '
+                                      'annotator): frames wider than this are scaled down to it, keeping their '
+                                      'aspect; 0 publishes the whole frame [px]', min=0, max=16384)
+
+
+@dataclass(frozen=True)
 class AnnotatorNodeSettings(Settings):
     jpeg_quality: int = setting(90, 'JPEG quality of annotated/compressed', min=1, max=100)
 

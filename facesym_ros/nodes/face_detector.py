@@ -8,6 +8,9 @@ Publishes:  faces (facesym_ros/FaceDetections), one per image, also when no face
             the image around the face (FaceDetections.patch_box), all that landmark_detector
             and optical_flow need of it, so that only this node receives the whole frame;
             0x0 when no face is found;
+            image_preview (sensor_msgs/Image, bgr8, sensor-data QoS): the image scaled down to
+            preview_width for people (the annotator draws on it), published only while it has a
+            subscriber, so that no other node takes the whole frame through DDS;
             /diagnostics (rate, processing time, face present, model loaded: the cascade).
 """
 
@@ -17,7 +20,9 @@ import sys
 
 from sensor_msgs.msg import Image
 
-from facesym_ros.config.node_settings import NodeQueueSettings
+from facesym_ros.config.node_settings import NodeQueueSettings, PreviewSettings
+from facesym_ros.config.registry import PREVIEW_TOPIC
+from facesym_ros.core.annotate import preview_image
 from facesym_ros.core.detection import DetectorSettings, FaceTrack, FaceTracker, HaarFaceDetector, TrackState
 from facesym_ros.core.pipeline import face_patch_of
 from facesym_ros.core.trials import TrialController, TrialError
@@ -47,6 +52,7 @@ class FaceDetectorNode(SettingsNode):
         depth = self.settings(NodeQueueSettings).queue_size
         self._publisher = self.create_publisher(FaceDetections, 'faces', pipeline_qos(depth))
         self._patch_publisher = self.create_publisher(Image, 'face_patch', image_qos(depth))
+        self._preview_publisher = self.create_publisher(Image, PREVIEW_TOPIC, image_qos(depth))
         self.create_subscription(Image, 'image', self.timed(self._on_image), image_qos(depth))
         self.create_subscription(TrialEvent, 'trial_events', self._on_trial_event, latched_qos())
 
@@ -87,6 +93,9 @@ class FaceDetectorNode(SettingsNode):
         self._patch_publisher.publish(bgr_to_image(patch.bgr, msg.header) if patch is not None
                                       else empty_image(msg.header))
         self._publisher.publish(track_to_msg(track, msg.header, self._tracker.detector.name, place))
+        if self._preview_publisher.get_subscription_count() > 0:  # after the chain's messages: never delays them
+            preview = preview_image(frame.bgr, self.settings(PreviewSettings).preview_width)
+            self._preview_publisher.publish(bgr_to_image(preview, msg.header))
         if track.state == TrackState.NO_FACE:
             self.get_logger().warning('no face in the image', throttle_duration_sec=WARN_PERIOD)
         elif track.faces_in_image > 1:
