@@ -27,11 +27,16 @@ def test_only_face_detector_takes_the_camera_topic_and_the_annotator_the_preview
 
 
 @pytest.mark.parametrize(('size', 'width', 'expected'), [
-    ((1080, 1920), 960, (540, 960)), ((720, 1280), 960, (540, 960)), ((360, 640), 960, (360, 640)),
-    ((1080, 1920), 0, (1080, 1920)), ((1081, 1921), 640, (360, 640))])
-def test_a_preview_is_scaled_down_to_its_width_keeping_the_aspect(size, width, expected):
-    image = np.zeros((*size, 3), np.uint8)
-    assert preview_image(image, width).shape[:2] == expected
+    ((1080, 1920), 960, (540, 960)), ((720, 1280), 960, (360, 640)), ((360, 640), 960, (360, 640)),
+    ((1080, 1920), 0, (1080, 1920)), ((1081, 1921), 640, (270, 480)), ((1080, 1920), 700, (360, 640))])
+def test_a_preview_is_scaled_down_by_a_whole_factor_to_at_most_its_width(size, width, expected):
+    image = np.random.default_rng(1).integers(0, 256, (*size, 3), dtype=np.uint8)
+    preview = preview_image(image, width)
+    assert preview.shape[:2] == expected
+    factor = size[1] // expected[1]
+    if factor > 1:  # each preview pixel is the mean of its factor x factor block (area interpolation)
+        block = image[:factor, :factor].reshape(-1, 3).mean(axis=0)
+        assert np.abs(preview[0, 0].astype(float) - block).max() <= 1.0
 
 
 def test_the_heat_map_and_the_drawing_land_where_they_are_in_the_whole_frame():

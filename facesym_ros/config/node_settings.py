@@ -82,9 +82,10 @@ class OpticalFlowNodeSettings(Settings):
 class PreviewSettings(Settings):
     """The face detector's image_preview: the camera frame scaled down for people (the annotator draws on it)."""
 
-    preview_width: int = setting(960, 'Width of image_preview, published only while it has a subscriber (the '
-                                      'annotator): frames wider than this are scaled down to it, keeping their '
-                                      'aspect; 0 publishes the whole frame [px]', min=0, max=16384)
+    preview_width: int = setting(960, 'Largest width of image_preview, published only while it has a subscriber '
+                                      '(the annotator): a wider frame is scaled down by the smallest whole factor '
+                                      'that makes it so (1920 to 960, 1280 to 640 px); 0 publishes the whole '
+                                      'frame [px]', min=0, max=16384)
 
 
 @dataclass(frozen=True)

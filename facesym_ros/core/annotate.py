@@ -110,12 +110,16 @@ def draw_banner(image: np.ndarray, text: str) -> None:
 
 
 def preview_image(bgr: np.ndarray, max_width: int) -> np.ndarray:
-    """The image scaled down (area interpolation) to max_width pixels wide, keeping its aspect; unchanged when
-    it is no wider, or max_width is 0."""
+    """The image scaled down by the smallest whole factor that makes it at most max_width pixels wide (area
+    interpolation, whose whole-factor path costs about a copy of the image); unchanged when it is no wider, or
+    max_width is 0. A factor that does not divide the size drops the last rows or columns it leaves over."""
     height, width = bgr.shape[:2]
     if not max_width or width <= max_width:
         return bgr
-    return cv2.resize(bgr, (max_width, max(1, round(height * max_width / width))), interpolation=cv2.INTER_AREA)
+    factor = math.ceil(width / max_width)
+    rows, columns = height // factor, width // factor
+    whole = bgr[:rows * factor, :columns * factor]
+    return cv2.resize(whole, (columns, rows), interpolation=cv2.INTER_AREA)
 
 
 def scaled_box(box: Box, scale: float, width: int, height: int) -> Box | None:
