@@ -46,6 +46,13 @@ def test_the_default_source_is_the_rig_camera_and_the_sample_plays_only_when_ask
     assert ('image', '/camera/image_raw') in next(n for n in without.nodes if n.name == 'face_detector').remappings
 
 
+def test_bringup_also_faces_the_camera_and_only_the_demo_plays_the_sample():
+    from facesym_ros.cli import build_parser
+
+    assert build_parser().parse_args(['bringup']).source == 'camera:0'
+    assert build_parser().parse_args(['demo']).source is None  # demo_command plays the sample
+
+
 @pytest.mark.parametrize(('changes', 'words'), [
     ({'params_file': '/nonexistent/rig.yaml'}, 'cannot read the parameter file'),
     ({'params_file': ''}, 'params_file:= is empty'),
