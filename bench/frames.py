@@ -39,17 +39,17 @@ def upscaled_frames(scale: int, repeats: int = 1) -> list[np.ndarray]:
 
 
 def write_folder(folder: Path, frames: list[np.ndarray]) -> Path:
-    """The frames as numbered PNG files; a frame that recurs (the same array) is written once and linked, and
-    large frames are stored uncompressed, so that reading them costs the source little."""
+    """The frames as numbered lossless files; a frame that recurs (the same array) is written once and linked.
+    Frames wider than 640 px are BMP (uncompressed), so that reading a camera-sized frame costs the source
+    little more than a copy, as a camera's would; smaller ones PNG."""
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[int, Path] = {}
     for index, image in enumerate(frames):
-        path = folder / f'{index:05d}.png'
+        path = folder / f'{index:05d}.{"bmp" if image.shape[1] > WIDTH else "png"}'
         if id(image) in written:
             path.symlink_to(written[id(image)].name)
             continue
-        level = 0 if image.shape[1] > WIDTH else 3
-        cv2.imwrite(str(path), image, [cv2.IMWRITE_PNG_COMPRESSION, level])
+        cv2.imwrite(str(path), image)
         written[id(image)] = path
     return folder
 
