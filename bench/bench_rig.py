@@ -42,6 +42,15 @@ SCALES = {'1080': 3, '720': 2}
 GRAPHS = ('now', 'main')
 
 
+def receive_buffer_limit() -> str:
+    """The kernel's cap on a socket's receive buffer: below one frame, a frame arrives whole only while the
+    reader drains its socket as the fragments come."""
+    try:
+        return Path('/proc/sys/net/core/rmem_max').read_text().strip()
+    except OSError:
+        return 'unknown'
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 
@@ -58,7 +67,8 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as scratch:
             print(f'rig camera sizes, 30 fps, every node, annotated watched; {os.cpu_count()} CPUs, load average '
-                  f'{os.getloadavg()[0]:.1f} at the start ({time.strftime("%Y-%m-%d %H:%M")}); node output in '
+                  f'{os.getloadavg()[0]:.1f} at the start ({time.strftime("%Y-%m-%d %H:%M")}); net.core.rmem_max '
+                  f'{receive_buffer_limit()} bytes (a 1920x1080 bgr8 frame is 6220800); node output in '
                   f'{scratch}/*.log')
             for size in args.sizes:
                 count = int(RATE * args.seconds)
