@@ -70,6 +70,7 @@ def test_the_annotator_draws_on_the_preview_of_face_detector(live_graph):
     graph.start()
     assert client.spin_until(lambda: len(sizes) >= 3, 90), 'the annotator drew nothing'
     assert set(sizes) == {(width, 180)}  # the 640x360 sample at half its size
-    preview_subscribers = {info.node_name for info in client.get_subscriptions_info_by_topic(f'/{PREVIEW_TOPIC}')}
-    assert preview_subscribers == {'annotator'}
-    assert {info.node_name for info in client.get_subscriptions_info_by_topic(f'/{IMAGE_TOPIC}')} == {'face_detector'}
+    # (a node of an earlier test's graph may linger in discovery a while: only this graph's wiring is asserted)
+    assert 'annotator' in {info.node_name for info in client.get_subscriptions_info_by_topic(f'/{PREVIEW_TOPIC}')}
+    camera_readers = {info.node_name for info in client.get_subscriptions_info_by_topic(f'/{IMAGE_TOPIC}')}
+    assert 'face_detector' in camera_readers and 'annotator' not in camera_readers
