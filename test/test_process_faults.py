@@ -236,7 +236,7 @@ def test_each_node_killed_during_a_trial_comes_back_and_nothing_is_lost(rclpy_co
 
 
 def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp_path):
-    first, _ = bringup(tmp_path, 'first.log', '--frame-rate', str(FRAME_RATE))
+    first, _ = bringup(tmp_path, 'first.log', '--source', 'sample', '--frame-rate', str(FRAME_RATE))
     started = [first]
     client = GraphClient(context=rclpy_context, name='orphan_client')
     try:
@@ -244,7 +244,7 @@ def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp
         nodes = children(first.pid)
         assert set(nodes) == set(NODE_NAMES)
 
-        second, second_log = bringup(tmp_path, 'second.log')
+        second, second_log = bringup(tmp_path, 'second.log', '--source', 'sample')
         started.append(second)
         assert second.wait(60) == 2
         [line] = second_log.read_text().strip().splitlines()
@@ -259,7 +259,7 @@ def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp
         print(f'nodes gone {time.monotonic() - killed_at:.2f} s after bringup was killed')
 
         # the graph is gone, so another may start; SIGHUP (the terminal closed) stops it and its nodes
-        third, third_log = bringup(tmp_path, 'third.log', '--frame-rate', str(FRAME_RATE))
+        third, third_log = bringup(tmp_path, 'third.log', '--source', 'sample', '--frame-rate', str(FRAME_RATE))
         started.append(third)
         assert wait_for(lambda: set(children(third.pid)) == set(NODE_NAMES), 30.0), third_log.read_text()
         client.wait_for_graph(NODES, timeout=60.0)

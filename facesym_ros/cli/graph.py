@@ -25,6 +25,9 @@ from facesym_ros.config.registry import (
 from facesym_ros.core.report import format_table
 from facesym_ros.core.video import FrameSource
 
+RIG_CAMERA = 'camera:0'
+"""bringup's source unless --source says otherwise: the rig's first V4L2 camera (the demo plays the sample)."""
+
 
 def source_overrides(source: str | None, frame_rate: float | None) -> dict[str, dict[str, str]]:
     """Parameter overrides of the source node from the command line."""
@@ -155,8 +158,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                     'Refuses to start a second graph in a namespace where one already runs.')
     add_params_argument(up)
     up.add_argument('--namespace', default='', help='namespace of every node and topic')
-    up.add_argument('--source', help=f"{SOURCE_NODE}'s source: sample, a video, a folder or camera:<index>; "
-                                     f"{NO_SOURCE}: no {SOURCE_NODE}, a camera driver publishes the images")
+    up.add_argument('--source', default=RIG_CAMERA,
+                    help=f"{SOURCE_NODE}'s source: camera:<index> (default {RIG_CAMERA}, the rig's camera), "
+                         f"sample (the bundled clip), a video or a folder; {NO_SOURCE}: no {SOURCE_NODE}, a camera "
+                         "driver publishes the images")
     up.add_argument('--image-topic', default='',
                     help=f'the camera topic the nodes take images from, in place of {IMAGE_TOPIC} '
                          f'(e.g. /camera/image_raw; a relative name is in the namespace)')

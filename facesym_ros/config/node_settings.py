@@ -81,6 +81,16 @@ class OpticalFlowNodeSettings(Settings):
 
 
 @dataclass(frozen=True)
+class PreviewSettings(Settings):
+    """The face detector's image_preview: the camera frame scaled down for people (the annotator draws on it)."""
+
+    preview_width: int = setting(960, 'Largest width of image_preview, published only while it has a subscriber '
+                                      '(the annotator): a wider frame is scaled down by the smallest whole factor '
+                                      'that makes it so (1920 to 960, 1280 to 640 px); 0 publishes the whole '
+                                      'frame [px]', min=0, max=16384)
+
+
+@dataclass(frozen=True)
 class AnnotatorNodeSettings(Settings):
     jpeg_quality: int = setting(90, 'JPEG quality of annotated/compressed', min=1, max=100)
 

@@ -4,8 +4,9 @@ The console scripts (setup.py), the `ros2 run` executables (CMakeLists.txt),
 the parameter file (config/facesym.yaml), the launch file, `facesym bringup`
 and the demo all read this list. Nodes use relative topic names; the
 remappings wire them up (image_pipeline style: a node that takes the camera's
-frames subscribes to `image`; only face_detector and the annotator do, the
-landmark and flow nodes take face_detector's `face_patch`). Besides its
+frames subscribes to `image`; only face_detector does: the landmark and flow
+nodes take face_detector's `face_patch`, and the annotator's `image` is
+face_detector's scaled-down `image_preview`). Besides its
 `publishes`, every node reports its health on the absolute `/diagnostics`
 (DIAGNOSTICS_TOPIC), as ROS nodes do. OPTIONAL_NODES (the clinic console)
 start only when asked for (launch `console:=true`, `facesym bringup --console`
@@ -61,6 +62,9 @@ def _load(reference: str) -> type:
     return getattr(importlib.import_module(module), attribute)
 
 
+PREVIEW_TOPIC = 'image_preview'
+"""face_detector's camera frame scaled down for people: the annotator draws on it, so that only face_detector
+takes the whole frame (a 1080p bgr8 frame is 6 MB; the preview at 960 px a quarter of it)."""
 _QUEUE = f'{PACKAGE}.config.node_settings:NodeQueueSettings'
 _DIAGNOSTICS = f'{PACKAGE}.config.node_settings:DiagnosticsSettings'
 _EXECUTOR = f'{PACKAGE}.config.node_settings:ExecutorSettings'
@@ -70,8 +74,9 @@ NODES: tuple[NodeSpec, ...] = (
              (f'{PACKAGE}.config.node_settings:ImageSourceSettings', _QUEUE, _DIAGNOSTICS, _EXECUTOR),
              publishes=('image_raw', 'camera_info')),
     NodeSpec('face_detector', 'FaceDetectorNode',
-             (f'{PACKAGE}.core.detection:DetectorSettings', _QUEUE, _DIAGNOSTICS, _EXECUTOR),
-             subscribes=('image', 'trial_events'), publishes=('faces', 'face_patch'),
+             (f'{PACKAGE}.core.detection:DetectorSettings', f'{PACKAGE}.config.node_settings:PreviewSettings',
+              _QUEUE, _DIAGNOSTICS, _EXECUTOR),
+             subscribes=('image', 'trial_events'), publishes=('faces', 'face_patch', PREVIEW_TOPIC),
              remappings=(('image', 'image_raw'),)),
     NodeSpec('landmark_detector', 'LandmarkDetectorNode',
              (f'{PACKAGE}.core.landmarks.factory:LandmarkSettings', _QUEUE, _DIAGNOSTICS, _EXECUTOR),
@@ -89,7 +94,7 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec('annotator', 'AnnotatorNode',
              (f'{PACKAGE}.config.node_settings:AnnotatorNodeSettings', _QUEUE, _DIAGNOSTICS, _EXECUTOR),
              subscribes=('image', 'flow_heatmap', 'landmarks', 'region_motion', 'score', 'score_running', 'prompt'),
-             publishes=('annotated', 'annotated/compressed'), remappings=(('image', 'image_raw'),),
+             publishes=('annotated', 'annotated/compressed'), remappings=(('image', PREVIEW_TOPIC),),
              viewer_only=True),
 )
 OPTIONAL_NODES: tuple[NodeSpec, ...] = (
