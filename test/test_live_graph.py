@@ -135,7 +135,7 @@ REJECTED = [
     ('face_detector', 'cascade', 'no_such_cascade.xml', 'not found'),
     ('face_detector', 'patient_region', [0, 0, 0, 10], 'positive width and height'),
     ('face_detector', 'queue_size', 50, 'read-only'),
-    ('landmark_detector', 'backend', 'mediapipe', 'must be one of'),
+    ('landmark_detector', 'backend', 'openface', 'must be one of'),
     ('landmark_detector', 'backend', 'san', 'model_path must name a SAN checkpoint'),
     ('optical_flow', 'regions_from', 'sometimes', 'must be one of'),
     ('optical_flow', 'threshold_factor', math.nan, 'out of range'),
