@@ -373,7 +373,8 @@ def looping_params(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(('sig', 'frames'), [(signal.SIGINT, 1), (signal.SIGTERM, 10), (signal.SIGINT, 40)])
 def test_bringup_stopped_with_frames_in_flight_exits_0_without_fatal_or_stack(rclpy_context, tmp_path, sig, frames):
     """Ctrl-C or SIGTERM of bringup, at the first frame through the chain or later: every node stops quietly."""
-    process, log = bringup(tmp_path, 'bringup.log', '--source', 'sample', '--params-file', str(looping_params(tmp_path)))
+    process, log = bringup(tmp_path, 'bringup.log', '--source', 'sample',
+                           '--params-file', str(looping_params(tmp_path)))
     client = GraphClient(context=rclpy_context, name='shutdown_client')
     try:
         assert client.spin_until(lambda: len(client.motion_stamps) >= frames, 90.0), log.read_text()
