@@ -21,6 +21,7 @@ from facesym_ros.archive.task import InputResult, one_line, score_input, setting
 from facesym_ros.core.pipeline import PipelineSettings
 
 WINDOW_PER_WORKER = 4  # tasks in flight per worker: enough to keep each busy, few enough to keep memory flat
+MIN_WINDOW = 32  # at least this many, so an adaptive cluster (dask-jobqueue's adapt) sees work to scale up for
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,7 @@ def run_archive(inputs: Sequence[str | Path], output: Path, config: PipelineSett
             dashboard = _dashboard(client)
             if dashboard:
                 say(f'Dask dashboard: {dashboard}')
-            workers = max(1, len(client.scheduler_info().get('workers', {})))
-            _score_all(client, todo, store, config, method, window=WINDOW_PER_WORKER * workers, progress=progress)
+            _score_all(client, todo, store, config, method, progress=progress)
     rows, failed = store.write_tables(found, failures)
     return ArchiveSummary(len(found), len(found) - len(todo), len(todo), failed, rows, dashboard)
 
@@ -86,8 +86,13 @@ def _dashboard(client) -> str:
     return client.dashboard_link if 'dashboard' in services else ''
 
 
+def _window(client) -> int:
+    """How many tasks to keep submitted: a few per worker of the cluster now (workers may come and go)."""
+    return max(MIN_WINDOW, WINDOW_PER_WORKER * len(client.nthreads()))
+
+
 def _score_all(client, todo: Sequence[ArchiveInput], store: ArchiveStore, config: PipelineSettings, method: str,
-               *, window: int, progress: bool) -> None:
+               *, progress: bool) -> None:
     from distributed import as_completed
     from tqdm import tqdm
 
@@ -104,7 +109,7 @@ def _score_all(client, todo: Sequence[ArchiveInput], store: ArchiveStore, config
         by_key[future.key] = item
         return future
 
-    running = as_completed([f for f in (submit() for _ in range(window)) if f is not None])
+    running = as_completed([f for f in (submit() for _ in range(_window(client))) if f is not None])
     failed = 0
     with tqdm(total=len(todo), unit='input', desc='scoring archive', disable=not progress, smoothing=0.1) as bar:
         for future in running:
@@ -119,6 +124,8 @@ def _score_all(client, todo: Sequence[ArchiveInput], store: ArchiveStore, config
             failed += result is None or bool(result.error)
             bar.set_postfix(failed=failed, refresh=False)
             bar.update(1)
-            following = submit()
-            if following is not None:
+            while len(by_key) < _window(client):
+                following = submit()
+                if following is None:
+                    break
                 running.add(following)
