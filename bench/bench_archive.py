@@ -42,6 +42,15 @@ def _rss() -> int:
     return psutil.Process().memory_info().rss
 
 
+def _write_bags(folder: Path, count: int, frames: int, *, compressed: bool) -> Path:
+    """The bags, each `frames` long; the images are not kept, so the driver's memory is the run's alone."""
+    clip_length = len(letterboxed_frames(1))
+    images = letterboxed_frames(max(1, math.ceil(frames / clip_length)))[:frames]
+    for index in range(count):
+        write_image_bag(folder / f'visit-{index:02d}', images, FRAME_RATE, compressed=compressed)
+    return folder
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--bags', type=int, default=8)
@@ -52,16 +61,12 @@ def main() -> int:
     from distributed import Client, LocalCluster
 
     frames = round(args.seconds * FRAME_RATE)
-    clip_length = len(letterboxed_frames(1))
-    images = letterboxed_frames(max(1, math.ceil(frames / clip_length)))[:frames]
     config = pipeline_config(load_params_file())
     times: dict[int, list[float]] = {1: [], 2: []}
     workers_memory: dict[int, list[int]] = {}
     cpu_seconds: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as folder:
-        bags = Path(folder) / 'bags'
-        for index in range(args.bags):
-            write_image_bag(bags / f'visit-{index:02d}', images, FRAME_RATE, compressed=not args.raw)
+        bags = _write_bags(Path(folder) / 'bags', args.bags, frames, compressed=not args.raw)
         for repeat in range(args.repeats):  # 1 and 2 workers in turn, so a change of the machine's load hits both
             for workers in (1, 2):
                 with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
