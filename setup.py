@@ -29,10 +29,11 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.10',
     packages=find_packages(include=['facesym_ros', 'facesym_ros.*']),
-    package_data={'facesym_ros': ['data/*', 'facesym_ros_s__*.so']},
+    package_data={'facesym_ros': ['data/*', 'models/*/*', 'facesym_ros_s__*.so', 'console/static/*']},
     install_requires=[
         'numpy',
         'opencv-python-headless>=4.5,<5',
+        'ai-edge-litert',
         'dlib-bin',
         'face-recognition-models',
         'PyYAML',

@@ -50,12 +50,12 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 
 from bench.frames import large_face_frames, letterboxed_frames, write_folder
 from facesym_ros.config.files import default_params_file
 from facesym_ros.config.params import load_params_file, pipeline_config
-from facesym_ros.config.registry import NODES, SOURCE_NODE, camera_subscribers
+from facesym_ros.config.registry import IMAGE_TOPIC, NODES, SOURCE_NODE, NodeSpec, camera_subscribers
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.scoring import ScoreResult
@@ -108,12 +108,17 @@ def image_stamp(data: bytes) -> int:
 
 
 class BenchClient(GraphClient):
-    """GraphClient that also notes the stamp of every image the source publishes (undecoded)."""
+    """GraphClient that also notes the stamp of every image the source publishes (undecoded).
 
-    def __init__(self, watch_annotated: bool) -> None:
+    From image_raw itself, or (stamps_topic camera_info) from the camera info the source publishes with each
+    image, which costs no whole frame: the header comes first in both messages.
+    """
+
+    def __init__(self, watch_annotated: bool, stamps_topic: str = 'image_raw') -> None:
         super().__init__(name='bench_client')
         self.image_stamps: list[int] = []
-        self.create_subscription(Image, 'image_raw', lambda data: self.image_stamps.append(image_stamp(data)),
+        msg_type = CameraInfo if stamps_topic == 'camera_info' else Image
+        self.create_subscription(msg_type, stamps_topic, lambda data: self.image_stamps.append(image_stamp(data)),
                                  image_qos(100), raw=True)
         if watch_annotated:  # the annotator draws only while watched, as it is on the rig with RViz
             self.create_subscription(Image, 'annotated', lambda data: None, image_qos(1), raw=True)
@@ -163,19 +168,30 @@ def max_difference(live: SymmetryScore, offline: ScoreResult) -> float:
     return worst if len(offline_regions) == len(live.regions) else math.inf
 
 
+def main_graph_annotator(spec: NodeSpec) -> NodeSpec:
+    """The annotator as it was on main before issue 18: on the camera's whole frames (image_raw)."""
+    return dataclasses.replace(spec, remappings=(('image', IMAGE_TOPIC),)) if spec.name == 'annotator' else spec
+
+
 def run(folder: Path, images: list[np.ndarray], count: int, rate: float, *, all_nodes: bool, log: Path,
-        previous: bool = False) -> Figures:
-    """One case: a trial over the first `count` frames of the folder (which holds more), scored live."""
+        previous: bool = False, main_graph: bool = False, stamps_topic: str = 'image_raw') -> Figures:
+    """One case: a trial over the first `count` frames of the folder (which holds more), scored live.
+
+    main_graph: the annotator takes whole frames, as on main before issue 18 (the same-run baseline).
+    """
     specs = [spec for spec in NODES if all_nodes or not spec.viewer_only]
+    if main_graph:
+        specs = [main_graph_annotator(spec) for spec in specs]
+    own = 1 if stamps_topic == 'image_raw' else 0  # the bench's own subscription of the camera's frames
     overrides = {**(PREVIOUS if previous else {}),
-                 SOURCE_NODE: {'source': str(folder), 'frame_rate': repr(rate),  # + the bench's own subscription
-                               'wait_for_subscribers': str(camera_subscribers(specs) + 1)}}
+                 SOURCE_NODE: {'source': str(folder), 'frame_rate': repr(rate),
+                               'wait_for_subscribers': str(camera_subscribers(specs) + own)}}
     overrides['symmetry_scorer'] = {**overrides.get('symmetry_scorer', {}), 'running_period': '0.0',
                                     'nominal_frame_rate': repr(rate)}
     total = len(images)
     with log.open('w') as output:
         graph = ProcessGraph(specs, default_params_file(), overrides=overrides, output=output)
-        client = BenchClient(watch_annotated=all_nodes)
+        client = BenchClient(watch_annotated=all_nodes, stamps_topic=stamps_topic)
         try:
             chain = [spec for spec in specs if spec.name != SOURCE_NODE]
             graph.start([spec.name for spec in chain])
@@ -194,6 +210,7 @@ def run(folder: Path, images: list[np.ndarray], count: int, rate: float, *, all_
             after = cpu_seconds(graph)
             start_ns = event_stamp(client, trial, TrialEvent.START)
             stop_ns = event_stamp(client, trial, TrialEvent.STOP)
+            motion_stamps = list(client.motion_stamps)
         finally:
             graph.stop()
             client.close()
@@ -201,7 +218,7 @@ def run(folder: Path, images: list[np.ndarray], count: int, rate: float, *, all_
     published = max(1, len(client.image_stamps))
     cpu = {name: 1000 * (after[name][0] - before.get(name, (0.0, 0.0))[0]) / published for name in after}
     transport = {name: 1000 * (after[name][1] - before.get(name, (0.0, 0.0))[1]) / published for name in after}
-    first_ns = min(client.image_stamps)
+    first_ns = min(client.image_stamps + motion_stamps)  # the first frame, seen by the bench or the chain
     period_ns = round(1e9 / rate)
     in_trial = [k for k in range(total) if start_ns <= first_ns + k * period_ns <= stop_ns]
     config = pipeline_config(load_params_file())

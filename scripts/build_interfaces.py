@@ -13,7 +13,12 @@ Called by scripts/setup.sh with the venv's interpreter. It
    tree (facesym_ros/msg and the typesupport extensions, both git-ignored), so
    that the editable install imports them as `facesym_ros.msg`;
 4. adds AMENT_PREFIX_PATH and CMAKE_PREFIX_PATH to the venv's activate script,
-   so an activated venv works as a ROS 2 underlay for `colcon build`.
+   so an activated venv works as a ROS 2 underlay for `colcon build`;
+5. makes the venv a ROS 2 prefix of this package for `ros2 run` and
+   `ros2 launch` (where the ros2 command is installed): one launcher per
+   executable of the registry in lib/facesym_ros/ (as CMake installs them),
+   and the files of share/facesym_ros/launch and config linked to the
+   checkout's, so edits apply without a rebuild.
 
 Every step is idempotent; the CMake build is skipped when the interface
 definitions have not changed since the last successful build.
@@ -36,7 +41,9 @@ PACKAGE = 'facesym_ros'
 BUILD_ROOT = REPO / 'build' / 'venv-interfaces'
 STAGING = BUILD_ROOT / 'install'
 STAMP = BUILD_ROOT / 'inputs.sha256'
-BUILD_INPUTS = ['CMakeLists.txt', 'package.xml', 'msg', 'launch', 'config']
+BUILD_INPUTS = ['CMakeLists.txt', 'package.xml', 'msg']
+LINKED_SHARE = ('launch', 'config')
+LAUNCHER = REPO / 'ros2_run' / 'node_executable'
 WHEEL_BUILD_PYTHON = '/opt/python/cp311-cp311'
 ACTIVATE_MARKER = '# facesym_ros: ROS 2 underlay paths'
 
@@ -127,7 +134,12 @@ def deploy(prefix: Path) -> None:
     """Copy the staged build into the venv (libraries, share) and the source tree (Python)."""
     for library in (STAGING / 'lib').glob(f'lib{PACKAGE}__*.so*'):
         shutil.copy2(library, prefix / 'lib' / library.name)
-    shutil.copytree(STAGING / 'share', prefix / 'share', dirs_exist_ok=True)
+    own_share = STAGING / 'share' / PACKAGE
+
+    def linked(folder: str, names: list[str]) -> list[str]:  # launch/ and config/ are links to the checkout
+        return [name for name in names if Path(folder) == own_share and name in LINKED_SHARE]
+
+    shutil.copytree(STAGING / 'share', prefix / 'share', dirs_exist_ok=True, ignore=linked)
 
     target = REPO / PACKAGE
     shutil.rmtree(target / 'msg', ignore_errors=True)
@@ -151,6 +163,47 @@ def add_underlay_to_activate(prefix: Path) -> None:
     ))
 
 
+def executables() -> list[str]:
+    result = subprocess.run([sys.executable, str(REPO / PACKAGE / 'config' / 'registry.py')], capture_output=True,
+                            text=True, check=True)
+    return result.stdout.strip().split(';')
+
+
+def install_ros2_prefix(prefix: Path) -> None:
+    """lib/facesym_ros/<executable> launchers on this interpreter, and launch/ and config/ linked (step 5)."""
+    lib = prefix / 'lib' / PACKAGE
+    lib.mkdir(parents=True, exist_ok=True)
+    body = LAUNCHER.read_text().split('\n', 1)[1]  # without its shebang
+    wanted = set(executables())
+    for stale in lib.iterdir():
+        if stale.name not in wanted:
+            stale.unlink()
+    for name in wanted:
+        launcher = lib / name
+        text = f'#!{sys.executable}\n{body}'
+        if not launcher.is_file() or launcher.read_text() != text:
+            launcher.write_text(text)
+        launcher.chmod(0o755)
+    for folder in LINKED_SHARE:
+        # Files linked one by one: `ros2 launch` finds launch files with os.walk, which skips linked folders.
+        source, target = REPO / folder, prefix / 'share' / PACKAGE / folder
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        target.mkdir(parents=True, exist_ok=True)
+        wanted = {path.relative_to(source) for path in source.rglob('*') if path.is_file()}
+        for present in sorted(target.rglob('*'), reverse=True):
+            if present.is_symlink() or present.is_file():
+                if present.relative_to(target) not in wanted or not present.is_symlink():
+                    present.unlink()
+            elif present.is_dir() and not any(present.iterdir()):
+                present.rmdir()
+        for relative in wanted:
+            link = target / relative
+            if not link.is_symlink():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(source / relative)
+
+
 def main() -> None:
     prefix = venv_prefix()
     changed = fix_wheel_cmake_exports(prefix)
@@ -164,12 +217,13 @@ def main() -> None:
     inputs = interface_inputs_hash(prefix)
     if STAMP.is_file() and STAMP.read_text() == inputs and outputs_present(prefix):
         print('build_interfaces: messages up to date')
-        return
-    print('build_interfaces: building messages with rosidl (about 30 s)')
-    cmake_build(prefix)
-    deploy(prefix)
-    STAMP.write_text(inputs)
-    print(f'build_interfaces: messages importable as {PACKAGE}.msg')
+    else:
+        print('build_interfaces: building messages with rosidl (about 30 s)')
+        cmake_build(prefix)
+        deploy(prefix)
+        STAMP.write_text(inputs)
+        print(f'build_interfaces: messages importable as {PACKAGE}.msg')
+    install_ros2_prefix(prefix)
 
 
 if __name__ == '__main__':

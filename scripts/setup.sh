@@ -4,7 +4,8 @@
 #      every other dependency (requirements.txt, constraints.txt);
 #   2. this package's messages built with rosidl and made importable
 #      (scripts/build_interfaces.py);
-#   3. the package itself installed in editable mode.
+#   3. the MediaPipe Face Mesh model extracted from its PyPI wheel (scripts/fetch_models.py);
+#   4. the package itself installed in editable mode.
 # Safe to re-run: each step is skipped when its inputs have not changed.
 # Activate afterwards with:  source .venv/bin/activate
 set -euo pipefail
@@ -29,15 +30,19 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 vpy="$venv/bin/python"
 
-# Headless Chromium (Debian package) renders session reports in the tests. Installed when it is
-# missing and this runs as root; otherwise say how to get it.
-if ! command -v chromium >/dev/null 2>&1; then
+# Headless Chromium (Debian package chromium) renders session reports and prints report.pdf; the PDF
+# tests read it back with pdftotext and pdftoppm (Debian package poppler-utils). Each is installed when
+# it is missing and this runs as root; otherwise say how to get it.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing chromium (apt-get)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-      || echo "setup: could not install chromium; the report tests need it" >&2
+    echo "setup: installing ${missing[*]} (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } \
+      || echo "setup: could not install ${missing[*]}; the report tests need them" >&2
   else
-    echo "setup: chromium is missing; the report tests need it: sudo apt-get install chromium" >&2
+    echo "setup: ${missing[*]} missing; the report tests need them: sudo apt-get install ${missing[*]}" >&2
   fi
 fi
 
@@ -56,6 +61,11 @@ if [ "$(cat "$deps_stamp" 2>/dev/null)" != "$deps_hash" ]; then
     | { grep -v "^WARNING: Location '.*' is ignored" || true; }
   echo "$deps_hash" > "$deps_stamp"
 fi
+
+# The default landmark model (MediaPipe Face Mesh, Apache-2.0), from Google's mediapipe wheel on PyPI:
+# downloaded without its dependencies, hash-checked, model and licence extracted into facesym_ros/models/.
+# A no-op when the right file is there.
+"$vpy" scripts/fetch_models.py
 
 # Messages: rosidl build into the venv, generated modules into facesym_ros/msg.
 "$vpy" scripts/build_interfaces.py

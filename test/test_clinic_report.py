@@ -52,15 +52,25 @@ def test_report_json_holds_every_task_and_the_summary(sessions):
     assert report['subject_id'] == 'P-017' and report['session_id'] == 'S1' and report['date'] == '2026-03-02'
     assert [task['name'] for task in report['tasks']] == TASKS
     assert report['method']['symmetry_lambda'] == 3.8 and report['method']['landmark_backend'] == 'dlib'
+    assert 'iBUG 300-W' in report['method']['landmark_licence']  # the model's licence in the method section
     smile = next(task for task in report['tasks'] if task['name'] == 'smile')
     assert smile['regions']['cheek']['role'] == 'primary' and smile['regions']['eye']['role'] == 'watched'
     assert 'synkinesis' in smile['regions']['eye'] and 'synkinesis' not in smile['regions']['cheek']
     summary = report['summary']
-    cheek_tasks = [t for t in report['tasks'] if t['primary'] == ['cheek']]
+    # the sample is a smile: the cheek tasks whose cheek did not move (low_motion) are left out, and named
+    excluded = {entry['task'] for entry in summary['regions']['cheek']['excluded']}
+    cheek_tasks = [t for t in report['tasks'] if t['primary'] == ['cheek'] and t['name'] not in excluded]
+    assert cheek_tasks and all('low_motion' in t['quality']['flags'] for t in report['tasks']
+                               if t['name'] in excluded)
     mean = sum(t['regions']['cheek']['symmetry']['value'] for t in cheek_tasks) / len(cheek_tasks)
     assert summary['regions']['cheek']['value'] == pytest.approx(mean)
-    means = [summary['regions'][r]['value'] for r in ('forehead', 'eye', 'cheek')]
-    assert summary['facesym_index']['value'] == pytest.approx(sum(means) / 3)
+    # its brows never move: raise_brows says nothing, so the forehead has no mean and the index none either
+    assert summary['regions']['forehead']['value'] is None
+    assert summary['regions']['forehead']['excluded'] == [
+        {'task': 'raise_brows', 'region': 'forehead', 'reason': 'no movement: task not done?'}]
+    assert summary['facesym_index'] == {'value': None, 'reason': 'no mean SS for forehead'}
+    assert {(e['task'], e['region']) for e in summary['excluded']} == {
+        (e['task'], region) for region, entry in summary['regions'].items() for e in entry['excluded']}
     assert summary['baseline_task'] == 'rest' and set(summary['baseline']) == {'forehead', 'eye', 'cheek'}
 
 
@@ -87,7 +97,8 @@ def test_the_report_renders_in_chromium_with_every_score(sessions, tmp_path):
     dom = chromium('--dump-dom', page.as_uri(), tmp=tmp_path).stdout
     report = json.loads((sessions[0] / 'report.json').read_text())
     assert 'P-017' in dom and 'S1' in dom and '2026-03-02' in dom
-    assert dom.count('data:image/png;base64,') == 3 * len(TASKS) + 1  # heat map, key frame, plot; summary
+    # heat map, key frame, plot per task; the summary plot; the first page's face map
+    assert dom.count('data:image/png;base64,') == 3 * len(TASKS) + 2
     for task in report['tasks']:
         row = dom.split(f'<tr id="task-{task["name"]}">')[1].split('</tr>')[0]
         assert task['name'] in row
@@ -100,7 +111,7 @@ def test_the_report_renders_in_chromium_with_every_score(sessions, tmp_path):
                 k = entry['synkinesis']['value']
                 assert (f'K {k:.3f}' if k is not None else 'K <span class="na"') in row, (task['name'], region)
     index = report['summary']['facesym_index']['value']
-    assert f'{index:.3f}' in dom.split('id="facesym-index"')[1][:200]
+    assert (f'{index:.3f}' if index is not None else 'no facesym index') in dom.split('id="facesym-index"')[1][:200]
 
 
 def test_compare_adds_the_trend_of_earlier_sessions(sessions, tmp_path):
@@ -108,7 +119,7 @@ def test_compare_adds_the_trend_of_earlier_sessions(sessions, tmp_path):
     assert [entry['session_id'] for entry in second['history']] == ['S1', 'S2']
     page = (sessions[1] / 'report.html').read_text()
     assert 'trend across sessions' in page or 'Trend' in page
-    assert page.count('data:image/png;base64,') == 3 * len(TASKS) + 2  # plus the trend plot
+    assert page.count('data:image/png;base64,') == 3 * len(TASKS) + 3  # plus the trend plot
 
 
 def test_bad_report_arguments_are_one_line_errors(tmp_path):
@@ -152,23 +163,29 @@ def test_synkinesis_indicator_is_the_weaker_sides_share_and_null_when_undefined(
     assert task.region('cheek').symmetry.value == pytest.approx(1 - 3.8 * 0.04)
 
 
-def test_a_missing_score_propagates_as_null_with_its_reason(tmp_path):
+def test_a_missing_score_is_left_out_of_the_mean_and_named(tmp_path):
     protocol = load_protocol()
     good = _score({'forehead': (0.02, 0.01), 'eye': (0.03, 0.02), 'cheek': (0.05, 0.03)})
     empty = score_frames([], ScoringSettings())  # no frame pair with flow: NaN everywhere, flagged
     tasks = [TaskResult(task, empty if task.name == 'smile' else good, MotionTrace.from_motions([]))
              for task in protocol.tasks]
     summary = summarize([score_task(t.task, t.score, SessionSettings()) for t in tasks])
-    assert math.isnan(summary.region_means['cheek'].value) and 'smile' in summary.region_means['cheek'].reason
-    assert math.isnan(summary.index.value) and 'cheek' in summary.index.reason
+    # the smile is left out of the cheek's mean, and named with its reason; the other cheek tasks count
+    assert summary.region_means['cheek'].value == pytest.approx(1 - 3.8 * 0.02)
+    assert [(e.task, e.region, e.reason) for e in summary.excluded] == [('smile', 'cheek', 'too few frames')]
     assert summary.region_means['eye'].value == pytest.approx(1 - 3.8 * 0.01)
+    # a region whose every score is void has no mean, and then the index has none
+    only_smile = summarize([score_task(t.task, t.score, SessionSettings()) for t in tasks
+                            if t.task.name not in ('snarl', 'pucker')])
+    assert math.isnan(only_smile.region_means['cheek'].value) and 'smile' in only_smile.region_means['cheek'].reason
+    assert math.isnan(only_smile.index.value) and 'cheek' in only_smile.index.reason
     report = build_session_report(tasks, SessionInfo('P', 'S', '2026-01-01', SessionSettings()))
     page = write_session_report(tmp_path, report)
     payload = json.loads((tmp_path / 'report.json').read_text())
     smile = next(t for t in payload['tasks'] if t['name'] == 'smile')
     assert smile['regions']['cheek']['symmetry'] == {'value': None,
                                                      'reason': 'no frame pair with optical flow: no score'}
-    assert payload['summary']['facesym_index']['value'] is None
+    assert payload['summary']['excluded'] == [{'task': 'smile', 'region': 'cheek', 'reason': 'too few frames'}]
     assert 'too_few_frames' in smile['quality']['flags']
     text = page.read_text()
     assert 'no frame pair with optical flow' in text and '1.000' not in text.split('id="task-smile"')[1][:400]

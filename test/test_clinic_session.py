@@ -20,6 +20,8 @@ import pytest
 from facesym_ros.bag.storage import open_bag, typestore
 from facesym_ros.clinic.protocol import load_protocol, read_protocol_text
 from facesym_ros.clinic.session_record import SessionRecord, banner_text
+from facesym_ros.config.files import default_params_file
+from facesym_ros.config.registry import NODE_NAMES
 from facesym_ros.core.annotate import draw_banner
 from facesym_ros.core.timebase import seconds_to_ns
 from helpers.browser import chromium
@@ -86,11 +88,12 @@ def test_the_live_report_renders_in_chromium_with_every_task_score(live_session,
     assert image is not None and float(image.astype(float).std()) > 20  # not blank
     dom = chromium('--dump-dom', page.as_uri(), tmp=tmp_path).stdout
     assert 'P-0042' in dom and 'Partial session' not in dom
-    assert dom.count('data:image/png;base64,') == 3 * 7 + 1  # heat map, key frame, plot per task; summary
+    assert dom.count('data:image/png;base64,') == 3 * 7 + 2  # heat map, key frame, plot per task; summary; map
     for task in json.loads((output / 'report.json').read_text())['tasks']:
         row = dom.split(f'<tr id="task-{task["name"]}">')[1].split('</tr>')[0]
         for region in task['primary']:
-            assert f'{task["regions"][region]["symmetry"]["value"]:.3f}' in row, (task['name'], region)
+            value = task['regions'][region]['symmetry']['value']
+            assert (f'{value:.3f}' if value is not None else 'n/a') in row, (task['name'], region)
 
 
 def test_the_session_bag_holds_what_is_needed_to_redo_it(live_session):
@@ -117,7 +120,8 @@ def test_the_session_bag_holds_what_is_needed_to_redo_it(live_session):
 def test_the_bag_scored_again_equals_the_live_report(live_session, tmp_path):
     output, _ = live_session
     again = tmp_path / 'again'
-    facesym('session', '--from-bag', output / 'session_bag', '--output', again, check=True, timeout=600)
+    facesym('session', '--from-bag', output / 'session_bag', '--output', again, '--pdf', check=True, timeout=600)
+    assert (again / 'report.pdf').read_bytes().startswith(b'%PDF-')  # `facesym session --pdf`
     live = json.loads((output / 'report.json').read_text())
     rescored = json.loads((again / 'report.json').read_text())
     assert (rescored['subject_id'], rescored['session_id'], rescored['status']) == ('P-0042', 'S-1', 'complete')
@@ -242,3 +246,110 @@ def test_a_camera_that_stops_ends_the_session_with_a_partial_report_and_status_2
     assert rest['score']['frames'] == pytest.approx(60, abs=1) and rest['score']['task'] == 'rest'
     page = (output / 'report.html').read_text()
     assert 'no heat map' in page and 'Partial session' in page
+
+
+# -- 8. sessions one after another on one running graph ------------------------------------------------------------
+
+RATE = 5.0
+SHORT_PROTOCOL = '''tasks:
+  - name: rest
+    instruction: Relax your face and look at the camera.
+    duration: 1.5
+    primary: [forehead, eye, cheek]
+    baseline: true
+  - name: smile
+    instruction: Smile as widely as you can.
+    duration: 1.5
+    primary: [cheek]
+'''
+
+
+def _session(protocol, output, session_id: str, interrupt_after: tuple[str, float] | None = None):
+    """`facesym session` against the running graph; interrupt_after (task, s): Ctrl-C that long after the task's
+    START was sent (it takes effect 1 s after). Returns (exit status, stdout lines, stderr)."""
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'facesym_ros.cli', 'session', '--subject', 'P-7', '--session', session_id,
+         '--output', str(output), '--lead-in', '1.5', '--protocol', str(protocol)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        if interrupt_after is not None:
+            task, delay = interrupt_after
+            for line in process.stdout:
+                lines.append(line)
+                if line.strip().startswith(f'{task}: trial'):
+                    time.sleep(delay)
+                    process.send_signal(signal.SIGINT)
+                    break
+        out, err = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, lines + out.splitlines(keepends=True), err
+
+
+def _bag_events(bag_path) -> tuple[list, list]:
+    """(trial events, final scores) the session bag holds."""
+    store = typestore()
+    with open_bag(bag_path) as bag:
+        def messages(name: str) -> list:
+            topics = [t for t in bag.topics.values() if t.name.rsplit('/', 1)[-1] == name]
+            return [store.deserialize_cdr(bytes(m.data), topics[0].msgtype)
+                    for m in bag.messages([t.name for t in topics])] if topics else []
+
+        return messages('trial_events'), messages('score')
+
+
+@pytest.mark.parametrize('moments', [(('rest', 0.1), ('smile', 0.6)), (('rest', 0.9), ('smile', 1.3))])
+def test_sessions_after_an_interrupted_one_on_the_same_graph_own_their_trials(live_graph, tmp_path, moments):
+    """Ctrl-C in the second between a task's START being sent and its taking effect (or just after it), twice,
+    then a whole session, all on one graph: no session prints, records or rescores another's trial."""
+    params = tmp_path / 'looping.yaml'
+    params.write_text(default_params_file().read_text().replace('    loop: false', '    loop: true'))
+    # 5 frames a second and no annotator: the chain keeps up on a loaded 2-core machine
+    graph, client = live_graph(names=[name for name in NODE_NAMES if name != 'annotator'], params_file=params,
+                               overrides={'image_source': {'frame_rate': str(RATE)}})
+    graph.start()
+    client.wait_for_graph(graph.specs)
+    protocol = tmp_path / 'short.yaml'
+    protocol.write_text(SHORT_PROTOCOL)
+    runs = {}
+    for session_id, moment in (('A', moments[0]), ('B', moments[1]), ('C', None)):
+        status, lines, err = _session(protocol, tmp_path / session_id, session_id, moment)
+        assert status == (0 if moment is None else 130), ''.join(lines) + err[-3000:]
+        assert not [line for line in err.splitlines() if 'Traceback' in line or 'FATAL' in line], err
+        runs[session_id] = lines
+        report = json.loads((tmp_path / session_id / 'report.json').read_text())
+        events, scores = _bag_events(tmp_path / session_id / 'session_bag')
+        # its bag holds its own trials only, each START with the STOP that closes it
+        starts = [e for e in events if e.event == 0]
+        assert starts and {e.session_id for e in starts} == {session_id}
+        own = {e.trial_id for e in starts}
+        assert {e.trial_id for e in events} == own and {e.trial_id for e in events if e.event == 1} == own
+        assert {s.trial_id for s in scores} <= own
+        # it prints only its own scores: none before its first trial began
+        first = next(i for i, line in enumerate(lines) if ': trial ' in line and line.strip().endswith('begins'))
+        assert not [line for line in lines[:first] if ' scored: ' in line], ''.join(lines)
+        assert {task['score']['session_id'] for task in report['tasks']} <= {session_id}
+        # rescored from its bag: the same trials, none built from frames after Ctrl-C or of another session
+        again = facesym('session', '--from-bag', tmp_path / session_id / 'session_bag', '--output',
+                        tmp_path / f'{session_id}-again', timeout=600)
+        assert again.returncode == 0, again.stderr
+        assert 'has no score' not in again.stderr and 'belongs to session' not in again.stderr, again.stderr
+        rescored = {task['name']: task['score'] for task in
+                    json.loads((tmp_path / f'{session_id}-again' / 'report.json').read_text())['tasks']}
+        assert {name: score['trial_id'] for name, score in rescored.items()} == \
+            {task['name']: task['score']['trial_id'] for task in report['tasks']}
+        for task in report['tasks']:  # the same frames, where neither the chain nor the recorder fell behind
+            flags = {*task['score']['quality']['flags'], *rescored[task['name']]['quality']['flags']}
+            if not flags & {'incomplete', 'dropped_frames'}:
+                assert rescored[task['name']]['frames'] == task['score']['frames'], task['name']
+        if moment is None:
+            assert all(abs(score['frames'] - 1.5 * RATE) <= 1 for score in rescored.values()), rescored
+        else:  # the interrupted task holds at most the frames up to Ctrl-C
+            task, delay = moment
+            assert rescored[task]['frames'] <= max(0.0, delay - 1.0) * RATE + 2, rescored[task]
+        out = tmp_path / f'{session_id}.json'
+        assert facesym('score-bag', tmp_path / session_id / 'session_bag', '--json', out, '--quiet').returncode == 0
+        assert {trial['trial_id'] for trial in json.loads(out.read_text())['trials']} == own
+    assert len([line for line in runs['C'] if ' scored: ' in line]) == 2  # C's two tasks, nothing else

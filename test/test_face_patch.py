@@ -90,7 +90,7 @@ def test_a_patch_is_clipped_at_the_image_edge_and_knows_its_place():
         frame.face_patch(Box(200, 200, 10, 10))
 
 
-def test_only_face_detector_and_the_annotator_take_the_camera_frames(live_graph):
+def test_only_face_detector_takes_the_camera_frames(live_graph):
     graph, client = live_graph()  # every node, the annotator too
     graph.start()
     client.wait_for_graph(graph.specs, timeout=120)
@@ -98,7 +98,8 @@ def test_only_face_detector_and_the_annotator_take_the_camera_frames(live_graph)
     def subscribers(topic: str) -> set[str]:
         return {info.node_name for info in client.get_subscriptions_info_by_topic(topic)}
 
-    assert subscribers('/image_raw') == {'face_detector', 'annotator'}
+    assert subscribers('/image_raw') == {'face_detector'}  # the annotator draws on face_detector's preview
+    assert subscribers('/image_preview') == {'annotator'}
     assert subscribers('/face_patch') == {'landmark_detector', 'optical_flow'}
     assert {info.node_name for info in client.get_publishers_info_by_topic('/face_patch')} == {'face_detector'}
     assert 'annotator' in subscribers('/flow_heatmap')

@@ -2,10 +2,11 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
-from facesym_ros.core.flags import FLAG_TEXTS, void_reason
+from facesym_ros.core.flags import FLAG_TEXTS, TABLE_BEGIN, TABLE_END, flags_markdown, void_reason, with_flag_table
 from facesym_ros.core.scoring import Quality, QualityFlag, RegionScore, ScoreResult
 
 
@@ -35,3 +36,26 @@ def test_low_motion_greys_only_the_regions_that_did_not_move():
     assert void_reason(score, 'forehead') == FLAG_TEXTS[QualityFlag.LOW_MOTION].reason
     assert void_reason(score, 'cheek') is None
     assert void_reason(_score(QualityFlag.DROPPED_FRAMES), 'cheek') is None
+
+
+def test_a_greyed_cell_gets_a_short_reason():
+    for text in FLAG_TEXTS.values():
+        if text.voids != 'none':
+            assert text.short and len(text.short) <= 40 and '\n' not in text.short, text.name
+
+
+def test_the_docs_flag_table_is_the_one_generated_from_the_flag_table():
+    """docs/reading-the-report.md carries flags_markdown() between its markers (scripts/flag_table.py)."""
+    document = (Path(__file__).resolve().parent.parent / 'docs' / 'reading-the-report.md').read_text()
+    assert with_flag_table(document) == document, 'run scripts/flag_table.py to regenerate the table'
+    table = document.split(TABLE_BEGIN)[1].split(TABLE_END)[0]
+    for flag, text in FLAG_TEXTS.items():
+        assert f'| `{text.name}` | {int(flag)} | {text.words} |' in table
+
+
+def test_the_generator_replaces_a_stale_table():
+    stale = f'# Doc\n{TABLE_BEGIN}\n| old |\n{TABLE_END}\nafter\n'
+    fresh = with_flag_table(stale)
+    assert '| old |' not in fresh and flags_markdown() in fresh and fresh.endswith(f'{TABLE_END}\nafter\n')
+    with pytest.raises(ValueError, match='no'):
+        with_flag_table('# a document without the markers')

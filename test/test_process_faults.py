@@ -236,7 +236,7 @@ def test_each_node_killed_during_a_trial_comes_back_and_nothing_is_lost(rclpy_co
 
 
 def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp_path):
-    first, _ = bringup(tmp_path, 'first.log', '--frame-rate', str(FRAME_RATE))
+    first, _ = bringup(tmp_path, 'first.log', '--source', 'sample', '--frame-rate', str(FRAME_RATE))
     started = [first]
     client = GraphClient(context=rclpy_context, name='orphan_client')
     try:
@@ -244,7 +244,7 @@ def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp
         nodes = children(first.pid)
         assert set(nodes) == set(NODE_NAMES)
 
-        second, second_log = bringup(tmp_path, 'second.log')
+        second, second_log = bringup(tmp_path, 'second.log', '--source', 'sample')
         started.append(second)
         assert second.wait(60) == 2
         [line] = second_log.read_text().strip().splitlines()
@@ -259,7 +259,7 @@ def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp
         print(f'nodes gone {time.monotonic() - killed_at:.2f} s after bringup was killed')
 
         # the graph is gone, so another may start; SIGHUP (the terminal closed) stops it and its nodes
-        third, third_log = bringup(tmp_path, 'third.log', '--frame-rate', str(FRAME_RATE))
+        third, third_log = bringup(tmp_path, 'third.log', '--source', 'sample', '--frame-rate', str(FRAME_RATE))
         started.append(third)
         assert wait_for(lambda: set(children(third.pid)) == set(NODE_NAMES), 30.0), third_log.read_text()
         client.wait_for_graph(NODES, timeout=60.0)
@@ -354,3 +354,50 @@ def test_the_launch_file_respawns_every_node():
     keywords = {k.arg: k.value for k in calls[0].keywords}
     assert isinstance(keywords['respawn'], ast.Constant) and keywords['respawn'].value is True
     assert ast.unparse(keywords['respawn_delay']) == 'respawn.respawn_delay'
+
+
+# -- 9. a clean shutdown ----------------------------------------------------------------------------------------------
+
+SHUTDOWN_NOISE = re.compile(r'FATAL|Traceback')
+
+
+def looping_params(tmp_path: Path) -> Path:
+    """The default parameter file with a source that never ends: frames are always in flight."""
+    params = tmp_path / 'looping.yaml'
+    text = default_params_file().read_text()
+    assert '    loop: false' in text
+    params.write_text(text.replace('    loop: false', '    loop: true'))
+    return params
+
+
+@pytest.mark.parametrize(('sig', 'frames'), [(signal.SIGINT, 1), (signal.SIGTERM, 10), (signal.SIGINT, 40)])
+def test_bringup_stopped_with_frames_in_flight_exits_0_without_fatal_or_stack(rclpy_context, tmp_path, sig, frames):
+    """Ctrl-C or SIGTERM of bringup, at the first frame through the chain or later: every node stops quietly."""
+    process, log = bringup(tmp_path, 'bringup.log', '--params-file', str(looping_params(tmp_path)))
+    client = GraphClient(context=rclpy_context, name='shutdown_client')
+    try:
+        assert client.spin_until(lambda: len(client.motion_stamps) >= frames, 90.0), log.read_text()
+        process.send_signal(sig)
+        assert process.wait(30) == 0, log.read_text()
+    finally:
+        stop(process)
+        client.close()
+    output = log.read_text()
+    assert 'started image_source' in output
+    assert not [line for line in output.splitlines() if SHUTDOWN_NOISE.search(line)], output
+
+
+def test_each_node_stopped_with_frames_in_flight_exits_0_without_fatal_or_stack(live_graph, tmp_path):
+    """SIGINT or SIGTERM sent to one node at a time, downstream first, while the source still sends frames."""
+    graph, client = live_graph(params_file=looping_params(tmp_path))
+    graph.start()
+    order = [name for name in reversed(NODE_NAMES) if name != SOURCE_NODE] + [SOURCE_NODE]
+    assert client.spin_until(lambda: len(client.motion_stamps) >= 5, 90.0), 'no frame came through the chain'
+    for index, name in enumerate(order):
+        process = graph.processes[name]
+        process.send_signal(signal.SIGINT if index % 2 == 0 else signal.SIGTERM)
+        assert process.wait(30) == 0, name
+        client.spin_until(lambda: False, 0.2)  # the next node gets frames (or a peer gone) in the meantime
+    graph.output.flush()
+    output = Path(graph.output.name).read_text()
+    assert not [line for line in output.splitlines() if SHUTDOWN_NOISE.search(line)], output

@@ -18,6 +18,7 @@ from facesym_ros.config.files import FASTDDS_PROFILE_VARIABLE, SAMPLE_VIDEO, def
 from facesym_ros.config.params import load_params_file, pipeline_config, render_params_yaml
 from facesym_ros.config.registry import NODES, camera_subscribers, node
 from facesym_ros.core.pipeline import score_sequence
+from facesym_ros.core.scoring import QualityFlag
 from facesym_ros.core.timebase import NS_PER_SECOND
 from facesym_ros.core.video import FrameSource
 from facesym_ros.msg import FaceDetections, TrialEvent
@@ -137,6 +138,50 @@ def test_service_trials_in_a_replay_on_sim_time_equal_score_bag_of_the_same_span
         assert region.vs_left == pytest.approx(theirs['vs_left'], abs=1e-6)
         assert region.vs_right == pytest.approx(theirs['vs_right'], abs=1e-6)
         assert region.symmetry == pytest.approx(theirs['symmetry'], abs=1e-6)
+
+
+CAMERA_BEHIND = 10 * NS_PER_SECOND
+
+
+def test_service_trials_of_a_camera_10_s_behind_the_clock_hold_the_frames_between_the_calls(live_graph):
+    """A camera that stamps with its own clock, 10 s behind the scorer's: start_trial and stop_trial 3 s apart
+    give a trial of the frames published between the calls, not of frames published 10 s later. The camera
+    publishes no camera_info: the scorer learns the offset through faces."""
+    from rclpy.clock import Clock
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+
+    from facesym_ros.ros.conversions import bgr_to_image, ns_to_stamp
+    from facesym_ros.ros.node_base import image_qos
+
+    graph, client = live_graph(names=SCORING)
+    graph.start()
+    client.wait_for_graph(graph.specs)
+    images = [image for _, image in FrameSource.open(SAMPLE_VIDEO).images()]
+    camera = client.create_publisher(Image, 'image_raw', image_qos(5))
+    clock = Clock()
+    published: list[tuple[int, int]] = []  # (system time, stamp) of every frame
+
+    def publish() -> None:
+        now = clock.now().nanoseconds
+        stamp = now - CAMERA_BEHIND
+        camera.publish(bgr_to_image(images[len(published) % len(images)], Header(stamp=ns_to_stamp(stamp))))
+        published.append((now, stamp))
+
+    client.create_timer(1 / 15, publish)
+    assert client.spin_until(lambda: len(client.motion_stamps) >= 10, 60), 'no frame came through the chain'
+    start_call = clock.now().nanoseconds
+    trial = client.start_trial()
+    client.spin_until(lambda: False, 3.0)
+    stop_call = clock.now().nanoseconds
+    client.stop_trial()
+    score = msg_to_score(client.wait_for_final(trial, timeout=60))
+    between = [stamp for at, stamp in published if start_call <= at <= stop_call]
+    assert score.frame_count >= len(between) // 2, (score.frame_count, len(between))
+    # frames of the span of the calls (those in flight at the start call included), none published after the stop
+    assert start_call - CAMERA_BEHIND - 2 * NS_PER_SECOND <= score.first_stamp_ns
+    assert score.last_stamp_ns <= stop_call - CAMERA_BEHIND + NS_PER_SECOND // 2
+    assert not score.quality.flags & QualityFlag.INCOMPLETE, score.quality.notes
 
 
 # -- 3. a camera driver's frames ----------------------------------------------------------------------------------

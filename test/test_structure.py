@@ -70,10 +70,10 @@ def test_console_scripts_are_the_registry_executables():
         pytest.skip('facesym_ros installed by colcon (no console scripts; test_colcon_build checks lib/facesym_ros)')
     expected = dict(line.split(' = ') for line in registry.console_scripts())
     assert installed == expected
-    assert set(registry.executables()) == {*registry.NODE_NAMES, 'facesym'}
+    assert set(registry.executables()) == {*registry.ALL_NODE_NAMES, 'facesym'}
 
 
-@pytest.mark.parametrize('spec', registry.NODES, ids=lambda spec: spec.name)
+@pytest.mark.parametrize('spec', registry.ALL_NODES, ids=lambda spec: spec.name)
 def test_every_registered_node_exists_with_its_settings(spec):
     node_class = spec.node_class()
     assert node_class.__module__ == spec.module
@@ -83,7 +83,7 @@ def test_every_registered_node_exists_with_its_settings(spec):
 
 
 def test_node_names_are_written_only_in_the_registry_and_the_nodes():
-    names = '|'.join(registry.NODE_NAMES)
+    names = '|'.join(registry.ALL_NODE_NAMES)
     pattern = re.compile(rf"""['"]({names})['"]""")
     allowed = {PACKAGE / 'config' / 'registry.py', *(PACKAGE / 'nodes').glob('*.py')}
     code = [*PACKAGE.rglob('*.py'), *(ROOT / 'launch').glob('*.py'), ROOT / 'setup.py', *(ROOT / 'scripts').glob('*')]
@@ -91,5 +91,5 @@ def test_node_names_are_written_only_in_the_registry_and_the_nodes():
                  if path not in allowed and 'msg' not in path.parts and path.is_file()
                  for match in pattern.finditer(path.read_text())]
     cmake = (ROOT / 'CMakeLists.txt').read_text()
-    offenders += [f'CMakeLists.txt: {name}' for name in registry.NODE_NAMES if re.search(rf'\b{name}\b', cmake)]
+    offenders += [f'CMakeLists.txt: {name}' for name in registry.ALL_NODE_NAMES if re.search(rf'\b{name}\b', cmake)]
     assert offenders == []

@@ -9,6 +9,8 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_scoring import motion
 
 from facesym_ros.config.files import SAMPLE_VIDEO
@@ -511,3 +513,134 @@ def test_a_start_that_reaches_the_flow_node_late_is_flagged_not_scored_as_if_on_
     assert QualityFlag.LATE_ANCHOR in late.quality.flags
     assert any(note.startswith('late anchor: ') and 'score the recording again' in note for note in late.quality.notes)
     assert late.region('cheek').vs_left != on_time.region('cheek').vs_left  # the number itself is not the same
+
+
+# -- stamps against the clock: a camera on a clock of its own ------------------------------------------------------
+
+EPOCH_NS = 1_800_000_000 * 1_000_000_000
+offsets = st.one_of(st.floats(-7200.0, 7200.0), st.sampled_from([-3600.0, -10.0, -1.0, 0.0, 1.0, 10.0, 3600.0]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(offset=offsets, drift_ppm=st.floats(-500.0, 500.0), rate=st.sampled_from([15.0, 25.0, 30.0, 60.0]),
+       latency=st.floats(0.005, 0.3), jitter=st.floats(0.0, 0.02), heard_before=st.integers(1, 90),
+       call_phase=st.floats(0.0, 1.0), span=st.floats(0.5, 5.0), seed=st.integers(0, 2**16))
+def test_a_service_trial_holds_the_frames_that_arrived_between_the_calls_whatever_the_cameras_clock(
+        *, offset, drift_ppm, rate, latency, jitter, heard_before, call_phase, span, seed):
+    """Frames captured on the system clock, stamped by a camera clock `offset` s away that drifts by drift_ppm,
+    arriving `latency` (+ up to `jitter`) s later. start_trial is called after `heard_before` frames arrived and
+    stop_trial `span` s later, each stamped as the scorer does (command_stamp_ns over the frames heard by then).
+    The trial holds every frame that arrived between the calls, and none that arrived before the start: within
+    two frame periods and the jitter at either end (a command takes effect past the frame a node may be on)."""
+    import random
+
+    from facesym_ros.core.timebase import StampClock
+    from facesym_ros.core.trials import command_stamp_ns
+
+    rng = random.Random(seed)
+    period = 1.0 / rate
+    count = heard_before + round((span + 1.0) * rate) + 5
+    captured = [EPOCH_NS + round(i * period * 1e9) for i in range(count)]
+    stamps = [round(c + offset * 1e9 + drift_ppm * 1e-6 * (c - EPOCH_NS)) for c in captured]
+    arrivals = []
+    for c in captured:  # in order, as a reliable topic delivers them
+        arrivals.append(max(arrivals[-1] if arrivals else 0, c + round((latency + rng.uniform(0, jitter)) * 1e9)))
+
+    def command_at(clock_ns: int) -> int:
+        stamp_clock = StampClock(30)
+        heard = [i for i in range(count) if arrivals[i] <= clock_ns]
+        for i in heard[-30:]:
+            stamp_clock.heard(arrivals[i], stamps[i])
+        return command_stamp_ns(clock_ns, stamp_clock, [stamps[i] for i in heard[-30:]])
+
+    start_call = arrivals[heard_before - 1] + round(call_phase * period * 1e9)
+    stop_call = start_call + round(span * 1e9)
+    start, stop = command_at(start_call), command_at(stop_call)
+    held = {i for i in range(count) if start <= stamps[i] <= stop}
+    slack = round((2 * period + 2 * jitter + abs(drift_ppm) * 1e-6 * (span + 2.0)) * 1e9) + 1_000_000
+    assert all(i in held for i in range(count) if start_call + slack <= arrivals[i] <= stop_call), (start, stop)
+    assert not any(arrivals[i] <= start_call for i in held)
+    assert not any(arrivals[i] > stop_call + slack for i in held)
+    assert held, 'the trial holds no frame'
+
+
+# -- a session owns its trial events: marks at one stamp, a STOP before its START ----------------------------------
+
+HALF = PERIOD // 2
+
+
+@st.composite
+def sessions(draw):
+    """Back-to-back trials as (start, stop) in half frame periods: some empty, some stopped 'before' they began
+    (Ctrl-C in the second between a START being sent and its taking effect), some sharing a stamp."""
+    trials, at = [], draw(st.integers(-3, 10))
+    for _ in range(draw(st.integers(1, 4))):
+        start = at + draw(st.sampled_from([0, 0, 1, 2, 5]))
+        stop = start + draw(st.sampled_from([-3, -1, 0, 0, 1, 2, 7, 12]))
+        trials.append((start, stop))
+        at = max(start, stop)
+    return trials
+
+
+def expected_frames(trials, frames: int) -> list[list[int]]:
+    """Frame indices each trial holds: from its start to its stop (at its start if stopped before), a frame on
+    the stamp where one trial stops and the next starts going to the first."""
+    held, previous_stop = [], None
+    for start, given_stop in trials:
+        stop = max(start, given_stop)
+        held.append([i for i in range(frames) if start <= 2 * i <= stop
+                     and not (previous_stop == start == 2 * i)])
+        previous_stop = stop
+    return held
+
+
+def run_marks(controller: TrialController, frames: int) -> dict[str, int]:
+    results = []
+    for index in range(frames):
+        results += finals(controller.add(frame(index)))
+    results += controller.end_of_stream()
+    return {result.trial_id: result for result in results}
+
+
+@settings(max_examples=200, deadline=None)
+@given(trials=sessions(), data=st.data())
+def test_recorded_marks_in_any_order_give_each_trial_its_frames_and_close_it(trials, data):
+    """What a bag holds (each STOP anywhere, events repeated by a late-joining recorder) rescored: every trial
+    closes with the frames of its span, an empty one with none, and the trial after it is never refused."""
+    from facesym_ros.core.trials import order_marks
+
+    frames = 30
+    marks = [mark for index, (start, stop) in enumerate(trials) for mark in (
+        TrialMark(start * HALF, TrialEventKind.START, f't{index}'),
+        TrialMark(stop * HALF, TrialEventKind.STOP, f't{index}'))]
+    given_order = data.draw(st.permutations(marks))
+    starts = iter(mark for mark in marks if mark.event == TrialEventKind.START)  # STARTs as the scorer took them
+    given_order = [next(starts) if mark.event == TrialEventKind.START else mark for mark in given_order]
+    given_order += data.draw(st.lists(st.sampled_from(marks), max_size=4))  # repeats of latched events
+    controller = TrialController(TrialScorer(ScoringSettings(), running_period=1e6))
+    for mark in order_marks(given_order):
+        controller.command(mark)  # none refused
+    results = run_marks(controller, frames)
+    assert sorted(results) == [f't{index}' for index in range(len(trials))]
+    for index, held in enumerate(expected_frames(trials, frames)):
+        result = results[f't{index}']
+        assert result.frame_count == len(held), (index, trials)
+        if held:
+            assert (result.first_stamp_ns, result.last_stamp_ns) == (held[0] * PERIOD, held[-1] * PERIOD)
+        else:
+            assert result.quality.flags & QualityFlag.INCOMPLETE
+
+
+@settings(max_examples=100, deadline=None)
+@given(trials=sessions())
+def test_live_commands_with_a_stop_at_or_before_the_start_close_the_trial_as_rescoring_does(trials):
+    """The scorer's controller given the session's commands as they are sent (START, then STOP) holds the same
+    frames as the bag's marks rescored: a STOP stamped before its START stops the trial at its start."""
+    frames = 30
+    live = TrialController(TrialScorer(ScoringSettings(), running_period=1e6))
+    for index, (start, stop) in enumerate(trials):
+        live.start(start * HALF, f't{index}')
+        live.stop(stop * HALF)
+    results = run_marks(live, frames)
+    assert [results[f't{index}'].frame_count for index in range(len(trials))] == \
+        [len(held) for held in expected_frames(trials, frames)]

@@ -42,6 +42,40 @@ def start_view() -> tuple[subprocess.Popen, int]:
     raise AssertionError(f'facesym view did not start: {line!r}')
 
 
+def collect(port: int, wanted: tuple[str, ...], enough: int | dict[str, int] = 3, timeout: float = 45.0
+            ) -> tuple[dict[str, dict], dict[str, list[tuple[int, bytes]]]]:
+    """As a Foxglove client: subscribe to these channels once advertised; (channels, [(log time, payload)] per
+    channel) once each has `enough` messages (a number for all, or one per channel), or at the timeout."""
+    received: dict[str, list[tuple[int, bytes]]] = {topic: [] for topic in wanted}
+    needed = enough if isinstance(enough, dict) else dict.fromkeys(wanted, enough)
+    channels: dict[str, dict] = {}
+    with connect(f'ws://127.0.0.1:{port}', subprotocols=SUBPROTOCOLS, max_size=None, open_timeout=10) as websocket:
+        assert websocket.subprotocol in SUBPROTOCOLS
+        subscribed: dict[int, str] = {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all(len(r) >= needed[t] for t, r in received.items()):
+            try:
+                message = websocket.recv(timeout=1.0)
+            except TimeoutError:
+                continue
+            if isinstance(message, str):
+                control = json.loads(message)
+                if control.get('op') == 'advertise':
+                    channels.update({c['topic']: c for c in control['channels']})
+                    new = [(len(subscribed) + i, channels[t]['id']) for i, t in enumerate(
+                        t for t in wanted if t in channels and t not in subscribed.values())]
+                    for subscription, channel_id in new:
+                        subscribed[subscription] = next(t for t, c in channels.items() if c['id'] == channel_id)
+                    if new:
+                        websocket.send(json.dumps({'op': 'subscribe', 'subscriptions': [
+                            {'id': subscription, 'channelId': channel_id} for subscription, channel_id in new]}))
+                continue
+            if message[0] == MESSAGE_DATA:
+                subscription, log_time = struct.unpack_from('<IQ', message, 1)
+                received[subscribed[subscription]].append((log_time, message[13:]))
+    return channels, received
+
+
 def test_view_serves_image_annotations_and_scores_to_a_foxglove_client(live_graph):
     graph, _ = live_graph(
         names=['image_source', 'face_detector', 'landmark_detector', 'optical_flow', 'symmetry_scorer'],
@@ -49,34 +83,8 @@ def test_view_serves_image_annotations_and_scores_to_a_foxglove_client(live_grap
                    'symmetry_scorer': {'window_seconds': '1.0', 'window_period': '0.5'}})
     graph.start()
     view, port = start_view()
-    received: dict[str, list[tuple[int, bytes]]] = {topic: [] for topic in WANTED}
     try:
-        with connect(f'ws://127.0.0.1:{port}', subprotocols=SUBPROTOCOLS, max_size=None,
-                     open_timeout=10) as websocket:
-            assert websocket.subprotocol in SUBPROTOCOLS
-            channels: dict[str, dict] = {}
-            subscribed: dict[int, str] = {}
-            deadline = time.monotonic() + 45
-            while time.monotonic() < deadline and not all(len(r) >= 3 for r in received.values()):
-                try:
-                    message = websocket.recv(timeout=1.0)
-                except TimeoutError:
-                    continue
-                if isinstance(message, str):
-                    control = json.loads(message)
-                    if control.get('op') == 'advertise':
-                        channels.update({c['topic']: c for c in control['channels']})
-                        new = [(len(subscribed) + i, channels[t]['id']) for i, t in enumerate(
-                            t for t in WANTED if t in channels and t not in subscribed.values())]
-                        for subscription, channel_id in new:
-                            subscribed[subscription] = next(t for t, c in channels.items() if c['id'] == channel_id)
-                        if new:
-                            websocket.send(json.dumps({'op': 'subscribe', 'subscriptions': [
-                                {'id': subscription, 'channelId': channel_id} for subscription, channel_id in new]}))
-                    continue
-                if message[0] == MESSAGE_DATA:
-                    subscription, log_time = struct.unpack_from('<IQ', message, 1)
-                    received[subscribed[subscription]].append((log_time, message[13:]))
+        channels, received = collect(port, WANTED)
     finally:
         graph.stop()
         view.send_signal(signal.SIGTERM)
@@ -95,6 +103,40 @@ def test_view_serves_image_annotations_and_scores_to_a_foxglove_client(live_grap
     assert all(score['kind'] == 'window' for score in scores)
     assert all(set(score['regions']) == {'forehead', 'eye', 'cheek'} for score in scores)
     assert any(score['regions']['eye']['symmetry'] is not None for score in scores)
+
+
+def test_view_relays_the_annotated_picture_compressed_and_the_patients_prompt(live_graph, rclpy_context):
+    from std_msgs.msg import Header
+
+    from facesym_ros.clinic.session_record import PROMPT_TOPIC
+    from facesym_ros.msg import TaskPrompt
+    from facesym_ros.ros.node_base import latched_qos
+
+    graph, client = live_graph(overrides={'image_source': {'source': 'sample', 'loop': 'true', 'frame_rate': '10.0'}})
+    prompt = TaskPrompt(header=Header(frame_id='camera'), session_id='s-1', task='smile',
+                        instruction='Smile as widely as you can', task_number=2, task_count=5,
+                        state=TaskPrompt.STATE_GO, duration=4.0)
+    publisher = client.create_publisher(TaskPrompt, PROMPT_TOPIC, latched_qos(1))
+    publisher.publish(prompt)  # latched: published before the view starts, as a session's current task is
+    graph.start()
+    view, port = start_view()
+    try:
+        channels, received = collect(port, ('/annotated', '/prompt'), enough={'/annotated': 2, '/prompt': 1},
+                                     timeout=60)
+    finally:
+        graph.stop()
+        view.send_signal(signal.SIGTERM)
+        assert view.wait(15) == 0
+    assert channels['/annotated']['schemaName'] == 'foxglove.CompressedImage'
+    assert channels['/prompt']['schemaName'] == 'facesym.TaskPrompt'
+    assert len(received['/annotated']) >= 2
+    assert len(received['/prompt']) >= 1  # logged once a client subscribes, though the prompt came before
+    # the payload is the protobuf CompressedImage: its JPEG data is in it, bytes as the annotator encoded them
+    assert all(b'\xff\xd8\xff' in payload and b'jpeg' in payload for _, payload in received['/annotated'])
+    shown = json.loads(received['/prompt'][0][1])
+    assert shown == {'session_id': 's-1', 'subject_id': '', 'task': 'smile',
+                     'instruction': 'Smile as widely as you can', 'task_number': 2, 'task_count': 5,
+                     'state': 'go', 'duration': 4.0}
 
 
 def test_the_shipped_foxglove_layout_is_the_generated_one():

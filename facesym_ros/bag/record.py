@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from rclpy.node import Node
@@ -63,10 +63,14 @@ def subscription_qos(publishers: Sequence[TopicEndpointInfo]) -> QoSProfile:
 class BagRecorderNode(Node):
     """Subscribes to the chosen topics as their publishers appear and writes every message to the bag."""
 
-    def __init__(self, writer: BagWriter, topics: Sequence[str] | None, **kwargs) -> None:
+    def __init__(self, writer: BagWriter, topics: Sequence[str] | None, *,
+                 keep: Mapping[str, Callable[[bytes], bool]] | None = None, **kwargs) -> None:
+        """keep: per topic (a name as in `topics`), which of its serialised messages to record (e.g. a
+        session's own trial events); the others are not written."""
         super().__init__('facesym_recorder', **kwargs)
         self._writer = writer
         self._wanted = None if topics is None else {self.resolve_topic_name(t) for t in topics}
+        self._keep = {self.resolve_topic_name(name): accept for name, accept in (keep or {}).items()}
         self._subscribed: set[str] = set()
         self._skipped: set[str] = set()
         self.counts: dict[str, int] = {}
@@ -113,7 +117,11 @@ class BagRecorderNode(Node):
             self.get_logger().error(f'not recording {name} ({msgtype}): {error}')
             return
 
+        accept = self._keep.get(name)
+
         def write(data: bytes) -> None:
+            if accept is not None and not accept(data):
+                return
             if self._guarded(self._writer.write, connection, self.get_clock().now().nanoseconds, data):
                 self.counts[name] += 1
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from rclpy.serialization import serialize_message
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Writer, WriterError
+from rosbags.serde import SerdeError
 from rosbags.typesys import TypesysError
 from std_msgs.msg import Header
 
@@ -41,7 +42,15 @@ from facesym_ros.core.frame import Frame
 from facesym_ros.core.pipeline import READ_AHEAD, FacePipeline, FrameResult, Observation, PipelineSettings, run_ahead
 from facesym_ros.core.scoring import ScoreResult, TrialLabels
 from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
-from facesym_ros.core.trials import ScoreKind, TrialController, TrialError, TrialEventKind, TrialMark, TrialScorer
+from facesym_ros.core.trials import (
+    ScoreKind,
+    TrialController,
+    TrialError,
+    TrialEventKind,
+    TrialMark,
+    TrialScorer,
+    order_marks,
+)
 from facesym_ros.ros.conversions import (
     ImageConversionError,
     PatchPlace,
@@ -136,11 +145,18 @@ def recorded_marks(bag: BagContents) -> list[TrialMark]:
     store = typestore()
     marks = []
     for message in bag.messages(topics):
-        event = store.deserialize_cdr(bytes(message.data), TRIAL_EVENT_TYPE)
+        try:
+            event = store.deserialize_cdr(bytes(message.data), TRIAL_EVENT_TYPE)
+            TrialEventKind(event.event)
+        except (SerdeError, ValueError, KeyError, IndexError, AssertionError) as error:
+            bag.note(f'{message.topic}: a trial marker that is not a readable {TRIAL_EVENT_TYPE} was left out '
+                     f'({str(error) or type(error).__name__}); the trials it marks are not scored as recorded',
+                     key=('marker', message.topic))
+            continue
         labels = TrialLabels(event.task, event.session_id, event.subject_id)
         marks.append(TrialMark(stamp_to_ns(event.header.stamp), TrialEventKind(event.event), event.trial_id, labels))
-    # A transient-local topic can deliver the same event twice (e.g. to a late recorder); keep one.
-    return sorted(set(marks), key=lambda mark: (mark.stamp_ns, mark.event != TrialEventKind.STOP))
+    # A transient-local topic can deliver the same event twice (e.g. to a late recorder): order_marks keeps one.
+    return order_marks(marks)
 
 
 def range_marks(ranges: Sequence[TrialRange], first_stamp_ns: int) -> list[TrialMark]:
@@ -221,7 +237,7 @@ def _observed_images(bag: BagContents, image_topic: Topic, report: BagScore, *, 
             image = store.deserialize_cdr(bytes(message.data), image_topic.msgtype)
             stamp = stamp_to_ns(image.header.stamp)
             frame = Frame.from_bgr(image_to_bgr(image), stamp)
-        except (ImageConversionError, ValueError, KeyError, IndexError, AssertionError) as error:
+        except (ImageConversionError, SerdeError, ValueError, KeyError, IndexError, AssertionError) as error:
             reason = str(error) or type(error).__name__
             if not report.frames_skipped[reason]:
                 after = ns_to_seconds(message.log_time_ns - first_log_ns)
@@ -246,15 +262,17 @@ def score_bag(bag: BagContents, config: PipelineSettings, *, topic: str | None =
               trials: Sequence[TrialRange] = (), use_markers: bool = True, output_bag: Path | None = None,
               output_storage: str = 'mcap', output_namespace: str = 'rescored', heatmap_max: float = 5.0,
               progress: Callable[[int], None] | None = None,
-              on_frame: Callable[[FrameResult], None] | None = None, read_ahead: int = READ_AHEAD) -> BagScore:
+              on_frame: Callable[[FrameResult], None] | None = None, read_ahead: int = READ_AHEAD,
+              markers: Sequence[TrialMark] | None = None) -> BagScore:
     """Score the bag's trials; with output_bag, also write the bag again with the results added.
 
     on_frame sees every frame's result (with its flow map) in stamp order, e.g. for a session report's pictures.
+    markers: the trial marks to use in place of the bag's own (e.g. a session's only), in order_marks order.
     A second thread reads and observes up to read_ahead images ahead of the flow. The face side and the flow side
     each take every image in stamp order, as the nodes do live, so the scores do not change; 0: one thread.
     """
     image_topic = pick_image_topic(bag, topic)
-    marks = recorded_marks(bag) if use_markers and not trials else []
+    marks = (list(markers) if markers is not None else recorded_marks(bag)) if use_markers and not trials else []
     trials_from = 'ranges' if trials else 'markers' if marks else 'whole bag'
     report = BagScore(bag.path, image_topic.name, trials_from)
     pipeline = FacePipeline(config)

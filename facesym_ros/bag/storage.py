@@ -9,6 +9,12 @@ chunk's CRC checked (`mcap_io`), sqlite3 past a left-over journal and past
 damaged pages (`sqlite_read`). What could not be read is said in
 `BagContents.problems`, never silently dropped.
 
+What the bag says against what its storage holds: a topic's type comes from
+the storage that holds its messages (the MCAP schema of its channel, the type
+in the sqlite3 topics table), since that is what its bytes were written as.
+A metadata.yaml that gives another type is named in a problem line and read as
+the storage says (`storage_types`), never deserialised as the wrong type.
+
 Writing goes through rosbags' Writer (`BagWriter`), with MCAP written by the
 mcap library so that every chunk carries its CRC. A write that fails (a full
 disk) stops the writer cleanly: what was flushed stays readable, and no
@@ -190,10 +196,11 @@ def open_bag(path: str | Path) -> BagContents:
             return contents
         storage = 'mcap' if any(p.suffix == '.mcap' for p in files) else 'sqlite3'
         topics = {c.topic: _topic(c) for c in reader.connections}
+        problems = storage_types(path, topics, files)
         if reader.compression_mode:  # compressed files or messages: rosbags decompresses them
-            return BagContents(path, storage, topics, _reader=reader)
+            return BagContents(path, storage, topics, problems=problems, _reader=reader)
         reader.close()
-        return BagContents(path, storage, topics, _files=files)
+        return BagContents(path, storage, topics, problems=problems, _files=files)
     if not files:
         raise BagError(f'{path}: not a rosbag2 bag (no metadata.yaml, no .mcap or .db3 file)')
     contents = _salvage(path, files)
@@ -205,6 +212,29 @@ def open_bag(path: str | Path) -> BagContents:
         contents.problems.insert(0, f'{path}: metadata.yaml is missing (the recording did not end cleanly); '
                                     'reading its files directly')
     return contents
+
+
+def storage_types(path: Path, topics: dict[str, Topic], files: tuple[Path, ...]) -> list[str]:
+    """Give every topic of metadata.yaml the type its storage files hold (in place); a problem line for each
+    that metadata.yaml gave another type. Files this cannot read (compressed ones) are left to the reader."""
+    stored: dict[str, tuple[Topic, Path]] = {}
+    for file in files:
+        try:
+            found = _mcap_topics(file) if file.suffix == '.mcap' else _sqlite_topics(file)
+        except (OSError, apsw.Error, *mcap_io.READ_ERRORS):
+            continue  # read (and any damage said) when its messages are
+        for topic in found:
+            if topic.msgtype:
+                stored.setdefault(topic.name, (topic, file))
+    problems = []
+    for name, topic in topics.items():
+        truth, file = stored.get(name, (None, None))
+        if truth is None or truth.msgtype == topic.msgtype:
+            continue
+        topics[name] = Topic(name, truth.msgtype, truth.msgdef, '', topic.offered_qos_profiles, topic.message_count)
+        problems.append(f'{path}/metadata.yaml gives {name} the type {topic.msgtype}, but {file.name} holds '
+                        f'{truth.msgtype}: read as {truth.msgtype}, what its messages were written as')
+    return problems
 
 
 def _salvage(path: Path, files: tuple[Path, ...]) -> BagContents:

@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ('video', 'graph', 'bag', 'clinic', 'status', 'view', 'archive')
+COMMAND_MODULES = ('video', 'graph', 'bag', 'clinic', 'status', 'view', 'console', 'deploy', 'archive')
 
 
 def build_parser() -> argparse.ArgumentParser:

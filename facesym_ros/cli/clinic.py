@@ -61,6 +61,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                                           'camera:<index>) for the session, instead of using a running one')
     session.add_argument('--frame-rate', type=float, help='with --source: publishing rate [Hz]')
     add_params_argument(session)
+    add_pdf_arguments(session)
     session.set_defaults(run=session_command)
 
     report = commands.add_parser(
@@ -81,6 +82,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                         help='an earlier session\'s report folder or report.json, for the trend (repeatable)')
     report.add_argument('--frame-rate', type=float, help='frame rate of a folder of frames (default 30) [Hz]')
     add_method_arguments(report, heatmap=False)
+    add_pdf_arguments(report)
     report.set_defaults(run=report_command)
 
     calibrate = commands.add_parser(
@@ -93,6 +95,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                            help='write the parameter file with the fitted symmetry_lambda')
     calibrate.add_argument('--params-file', help='parameter file to copy for --output (default: config/facesym.yaml)')
     calibrate.set_defaults(run=calibrate_command)
+
+
+def add_pdf_arguments(parser: argparse.ArgumentParser) -> None:
+    from facesym_ros.clinic.report_pdf import PAPERS
+
+    parser.add_argument('--pdf', action='store_true',
+                        help='also write DIR/report.pdf (headless Chromium; without one, one line says so)')
+    parser.add_argument('--paper', choices=PAPERS, default='A4', help='paper of report.pdf (default A4)')
 
 
 def _duration(task) -> str:
@@ -149,24 +159,37 @@ def report_command(args: argparse.Namespace) -> int:
     config = resolve_settings(args).pipeline
     tasks = score_video_tasks(path, protocol, spans, config, args.frame_rate)
     info = SessionInfo(args.subject, args.session, date, protocol.settings, protocol.source)
-    _write_report(args.output, build_session_report(tasks, info, previous))
+    _write_report(args.output, build_session_report(tasks, info, previous), args)
     return 0
 
 
-def _write_report(directory: str | Path, report) -> Path:
-    """Write report.html/json and print each task's primary SS and the facesym index."""
+def _console_ss(task_score, region: str) -> str:
+    """A primary SS as the console prints it: the number, n/a, or a void score's reason instead of it."""
+    measure, void = task_score.region(region).symmetry, task_score.void(region)
+    if void:
+        return f'{region} -- (not counted: {void})'
+    return f'{region} {"n/a" if measure.missing else f"{measure.value:.3f}"}'
+
+
+def _write_report(directory: str | Path, report, args: argparse.Namespace) -> Path:
+    """Write report.html/json (and report.pdf with --pdf); print each task's primary SS and the facesym index."""
     from facesym_ros.clinic.report_html import write_session_report
+    from facesym_ros.clinic.report_pdf import NoChromiumError, write_report_pdf
     from facesym_ros.clinic.session_record import COMPLETE
 
     page = write_session_report(directory, report)
     summary = report.summary
     for task_score in report.task_scores:
-        measures = [(region, task_score.region(region).symmetry) for region in task_score.task.primary]
-        ss = ', '.join(f'{region} {"n/a" if m.missing else f"{m.value:.3f}"}' for region, m in measures)
+        ss = ', '.join(_console_ss(task_score, region) for region in task_score.task.primary)
         print(f'{task_score.task.name:<20} SS {ss}')
     index = 'n/a (' + summary.index.reason + ')' if summary.index.missing else f'{summary.index.value:.3f}'
     print(f'facesym index {index}' + ('' if report.info.status == COMPLETE else ' (partial session)'))
     print(f'{page}', file=sys.stderr)
+    if args.pdf:
+        try:
+            print(f'{write_report_pdf(page, paper=args.paper)}', file=sys.stderr)
+        except NoChromiumError as error:
+            print(f'facesym {args.command}: report.pdf not written: {error}; report.html is', file=sys.stderr)
     return page
 
 
@@ -188,7 +211,7 @@ def session_command(args: argparse.Namespace) -> int:
                                             date=_iso_date(args.date) if args.date else None, previous=previous)
         for problem in scored.problems:
             print(f'facesym session: {problem}', file=sys.stderr)
-        _write_report(output, report)
+        _write_report(output, report, args)
         return 0
     return _live_session(args, output, config, previous)
 
@@ -222,7 +245,7 @@ def _live_session(args: argparse.Namespace, output: Path, config, previous: list
     tasks, info, notes = live_task_results(live, protocol, config)
     for note in notes:
         print(f'facesym session: {note}', file=sys.stderr)
-    _write_report(output, build_session_report(tasks, info, previous))
+    _write_report(output, build_session_report(tasks, info, previous), args)
     if bag is not None:
         print(f'{bag}', file=sys.stderr)
     if outcome.record.status == INTERRUPTED:

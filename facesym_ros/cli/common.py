@@ -11,7 +11,7 @@ from facesym_ros.config.files import SAMPLE_VIDEO
 from facesym_ros.config.node_settings import OpticalFlowNodeSettings
 from facesym_ros.config.params import load_params_file, owner_of, pipeline_config, settings_from
 from facesym_ros.core.detection import DetectorSettings
-from facesym_ros.core.landmarks.factory import LandmarkSettings
+from facesym_ros.core.landmarks.factory import BACKENDS, LandmarkSettings
 from facesym_ros.core.pipeline import PipelineSettings
 
 
@@ -22,7 +22,7 @@ def add_params_argument(parser: argparse.ArgumentParser) -> None:
 def add_method_arguments(parser: argparse.ArgumentParser, *, heatmap: bool = True) -> None:
     """The parameter file, the landmark model and (where it draws) the heat-map scale of a command."""
     add_params_argument(parser)
-    parser.add_argument('--landmarks', choices=('dlib', 'san'), help='landmark backend (overrides the file)')
+    parser.add_argument('--landmarks', choices=BACKENDS, help='landmark backend (overrides the file)')
     parser.add_argument('--model', help='landmark model file (a SAN checkpoint for --landmarks san)')
     parser.add_argument('--patient-region', metavar='X,Y,WIDTH,HEIGHT',
                         help='only a face whose centre lies in this box of the image is the patient\'s [px] '

@@ -12,9 +12,21 @@ from facesym_ros.cli.common import add_params_argument
 from facesym_ros.config.files import SAMPLE_VIDEO, default_params_file
 from facesym_ros.config.node_settings import RespawnSettings
 from facesym_ros.config.params import load_params_file
-from facesym_ros.config.registry import IMAGE_TOPIC, NO_SOURCE, NODE_NAMES, SOURCE_NODE, camera_subscribers, select
+from facesym_ros.config.registry import (
+    CONSOLE_NODE,
+    IMAGE_TOPIC,
+    NO_SOURCE,
+    NODE_NAMES,
+    SOURCE_NODE,
+    camera_subscribers,
+    node,
+    select,
+)
 from facesym_ros.core.report import format_table
 from facesym_ros.core.video import FrameSource
+
+RIG_CAMERA = 'camera:0'
+"""bringup's source unless --source says otherwise: the rig's first V4L2 camera (the demo plays the sample)."""
 
 
 def source_overrides(source: str | None, frame_rate: float | None) -> dict[str, dict[str, str]]:
@@ -54,6 +66,8 @@ def bringup_command(args: argparse.Namespace) -> int:
 
     params_file = checked_params_file(args.params_file)
     specs = select(args.nodes)
+    if args.console and CONSOLE_NODE not in {spec.name for spec in specs}:
+        specs.append(node(CONSOLE_NODE))
     if args.source == NO_SOURCE:
         specs = [spec for spec in specs if spec.name != SOURCE_NODE]
     overrides = source_overrides(args.source, args.frame_rate)
@@ -144,8 +158,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                     'Refuses to start a second graph in a namespace where one already runs.')
     add_params_argument(up)
     up.add_argument('--namespace', default='', help='namespace of every node and topic')
-    up.add_argument('--source', help=f"{SOURCE_NODE}'s source: sample, a video, a folder or camera:<index>; "
-                                     f"{NO_SOURCE}: no {SOURCE_NODE}, a camera driver publishes the images")
+    up.add_argument('--source', default=RIG_CAMERA,
+                    help=f"{SOURCE_NODE}'s source: camera:<index> (default {RIG_CAMERA}, the rig's camera), "
+                         f"sample (the bundled clip), a video or a folder; {NO_SOURCE}: no {SOURCE_NODE}, a camera "
+                         "driver publishes the images")
     up.add_argument('--image-topic', default='',
                     help=f'the camera topic the nodes take images from, in place of {IMAGE_TOPIC} '
                          f'(e.g. /camera/image_raw; a relative name is in the namespace)')
@@ -154,6 +170,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     up.add_argument('--frame-rate', type=float, help=f'{SOURCE_NODE} publishing rate [Hz]')
     up.add_argument('--nodes', help=f'comma-separated subset of nodes to start (default: all of '
                                     f'{",".join(NODE_NAMES)})')
+    up.add_argument('--console', action='store_true',
+                    help='also start the clinic console (operator and patient pages; see `facesym console`)')
     up.add_argument('--composed', action='store_true',
                     help='run all nodes in this process on a multi-threaded executor (no restarts)')
     up.add_argument('--no-respawn', action='store_true',

@@ -2,13 +2,19 @@
 
 A clinician opens report.html in any browser, offline, and prints it: every
 image is embedded as a base64 PNG, the styles are inline, nothing is
-fetched. report.json holds the same numbers for software (and for the next
-session's `--compare`). Plots are drawn by matplotlib (Agg, no display).
+fetched. Its first page answers the clinic's questions at a glance (who,
+when, which protocol; the face map; a line per region; the facesym index and
+its change since the last visit); the technical pages after it hold every
+number, picture and setting. A score whose quality flags say it means
+nothing (core/flags.py void_reason) is greyed with its reason, never bold,
+never in a mean. report_pdf.py prints the page to report.pdf. report.json
+holds the same numbers for software (and for the next session's `--compare`).
+Plots are drawn by matplotlib (Agg, no display).
 """
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import html
 import io
 import json
@@ -17,14 +23,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from facesym_ros import __version__
+from facesym_ros.clinic.face_map import RegionTint, face_map_svg, image_png, legend_svg, png_data
 from facesym_ros.clinic.protocol import SessionSettings
 from facesym_ros.clinic.session_record import COMPLETE, DONE
 from facesym_ros.clinic.session_score import (
     INDEX_FORMULA,
+    NO_SS_COUNTS,
     SYNKINESIS_FORMULA,
     Measure,
     SessionSummary,
@@ -34,7 +41,8 @@ from facesym_ros.clinic.session_score import (
     summary_json,
     task_json,
 )
-from facesym_ros.clinic.task_result import TaskResult
+from facesym_ros.clinic.task_result import FacePicture, TaskResult
+from facesym_ros.core.flags import flags_of
 from facesym_ros.core.regions import REGION_NAMES, SIDE_NAMES
 from facesym_ros.core.report import json_text
 
@@ -119,7 +127,8 @@ def _method(tasks: Sequence[TaskResult]) -> dict:
     flow = frames[0]
     return {'software': method.get('software', f'facesym_ros {__version__}'),
             'symmetry_lambda': score.symmetry_lambda, 'threshold_factor': score.threshold_factor,
-            **{key: flow[key] for key in ('landmark_backend', 'regions_from', 'mirrored', 'face_scale',
+            **{key: flow[key] for key in ('landmark_backend', 'landmark_model', 'landmark_licence', 'regions_from',
+                                          'mirrored', 'face_scale',
                                           'reference_interocular', 'analysis_interocular', 'remove_rigid_motion')
                if key in flow},
             'max_head_motion': method.get('max_head_motion')}
@@ -149,27 +158,19 @@ def build_session_report(tasks: Sequence[TaskResult], info: SessionInfo,
     }
     for result, task_score in zip(tasks, scores, strict=True):
         entry = task_json(task_score)
+        for region, values in entry['regions'].items():  # why the SS means nothing (greyed), or None
+            values['void'] = task_score.void(region)
         entry['span_s'] = list(result.span) if result.span else None
         entry['key_frame_time_s'] = result.key_frame_time_s
         entry['status'] = task_status(result)
         payload['tasks'].append(entry)
+    payload['settings_hash'] = settings_hash(payload)
     history = _history(previous, history_entry(payload))
     payload['history'] = list(history)
     return SessionReport(info, tuple(tasks), tuple(scores), summary, history, payload)
 
 
 # ----- pictures -------------------------------------------------------------------------------------------
-
-def _png_data(png: bytes) -> str:
-    return 'data:image/png;base64,' + base64.b64encode(png).decode('ascii')
-
-
-def _image_png(bgr: np.ndarray) -> bytes:
-    ok, encoded = cv2.imencode('.png', bgr)
-    if not ok:
-        raise ValueError('cannot encode an image as PNG')
-    return encoded.tobytes()
-
 
 def _figure_png(figure) -> bytes:
     buffer = io.BytesIO()
@@ -252,25 +253,220 @@ def trend_plot(history: Sequence[dict]) -> bytes:
     return _figure_png(figure)
 
 
-# ----- HTML -----------------------------------------------------------------------------------------------
+# ----- the first page: who, when, the face map, a line per region, the index ---------------------------
+
+REGION_WORDS = {'forehead': 'Forehead', 'eye': 'Eye', 'cheek': 'Cheek'}
+
+
+def _task_words(name: str) -> str:
+    return name.replace('_', ' ')
+
+
+def _side_totals(task_scores: Sequence[TaskScore], region: str) -> dict[str, float]:
+    return {'left': sum(ts.region(region).vs_left for ts in task_scores),
+            'right': sum(ts.region(region).vs_right for ts in task_scores)}
+
+
+def _weaker(task_scores: Sequence[TaskScore], region: str) -> str | None:
+    """The patient's side of `region` that moved less over the tasks (summed VS), None when alike or unknown."""
+    totals = _side_totals(task_scores, region)
+    if not task_scores or any(math.isnan(v) for v in totals.values()) or totals['left'] == totals['right']:
+        return None
+    return min(totals, key=totals.__getitem__)
+
+
+@dataclass(frozen=True)
+class RegionLine:
+    """One region of the first page: its session SS, the side that moved less, and the last visit's SS."""
+
+    region: str
+    tasks: tuple[str, ...]
+    measure: Measure
+    weaker: str | None
+    left_out: tuple[tuple[str, str], ...]
+    previous: float | None = None
+
+    @property
+    def tint(self) -> RegionTint:
+        return RegionTint(self.region, self.measure.value, self.measure.reason if self.measure.missing else '',
+                          self.weaker)
+
+    def words(self, previous_label: str = '') -> str:
+        tasks = ', '.join(_task_words(name) for name in self.tasks)
+        head = f'{REGION_WORDS.get(self.region, self.region)}' + (f' ({tasks})' if tasks else '')
+        left_out = ', '.join(f'{_task_words(name)} ({reason})' for name, reason in self.left_out)
+        if self.measure.missing:
+            return f'{head}: no score; ' + (f'not counted: {left_out}' if left_out and
+                                            self.measure.reason.startswith(NO_SS_COUNTS) else self.measure.reason)
+        side = (f'the patient\'s {self.weaker} side moved less' if self.weaker else 'both sides moved alike')
+        text = f'{head}: {side}; SS {self.measure.value:.2f}'
+        if self.previous is not None:
+            text += f', {_change(self.measure.value, self.previous)} {previous_label}'.rstrip()
+        elif previous_label:  # an earlier visit, without a number for this region
+            text += f', none {previous_label}'
+        return text + (f'; not counted: {left_out}' if left_out else '')
+
+
+def _change(value: float, previous: float) -> str:
+    difference = round(value, 2) - round(previous, 2)
+    if difference == 0:
+        return f'unchanged from {previous:.2f}'
+    return f'{"up" if difference > 0 else "down"} {abs(difference):.2f} from {previous:.2f}'
+
+
+def _previous_visit(report: SessionReport) -> dict | None:
+    return report.history[-2] if len(report.history) > 1 else None
+
+
+def region_lines(report: SessionReport) -> list[RegionLine]:
+    """The first page's line per region, from the summary and the tasks it counts."""
+    summary, previous = report.summary, _previous_visit(report)
+    counted = _counted(report)
+    lines = []
+    for region in REGION_NAMES:
+        voided = {name for name, _ in summary.left_out.get(region, ())}
+        scores = [ts for ts in counted if ts.task.name in summary.region_tasks[region] and ts.task.name not in voided]
+        measure = summary.region_means[region]
+        before = previous['regions'].get(region) if previous else None
+        lines.append(RegionLine(region, summary.region_tasks[region], measure,
+                                None if measure.missing else _weaker(scores, region),
+                                summary.left_out.get(region, ()), before))
+    return lines
+
+
+def _counted(report: SessionReport) -> list[TaskScore]:
+    """The task scores the summary covers (tasks done in full)."""
+    return [ts for result, ts in zip(report.tasks, report.task_scores, strict=True) if task_status(result) == DONE]
+
+
+def session_face(report: SessionReport) -> tuple[TaskResult, FacePicture] | None:
+    """The session's key frame for the face map: the rest task's (the face at rest), else the first task's."""
+    ordered = sorted(report.tasks, key=lambda result: not result.task.baseline)
+    return next(((result, result.key_face) for result in ordered if result.key_face is not None), None)
+
+
+def _index_html(report: SessionReport) -> str:
+    index, previous = report.summary.index, _previous_visit(report)
+    if index.missing:
+        text = f'<span class="void">no facesym index</span> <span class="void-reason">({_esc(index.reason)})</span>'
+    else:
+        text = f'<b>{index.value:.3f}</b>'
+    before = previous.get('facesym_index') if previous else None
+    if previous is not None:
+        label = f'the last visit ({_esc(previous["session_id"])}, {_esc(previous["date"])})'
+        if before is None:
+            text += f'; no index at {label}'
+        elif not index.missing:
+            difference = index.value - before
+            text += (f'; <span id="index-change">{difference:+.3f}</span> since {label}, when it was {before:.3f}')
+        else:
+            text += f'; {before:.3f} at {label}'
+    return f'<p class="index">facesym index: <span id="facesym-index">{text}</span></p>'
+
+
+def _cautions(report: SessionReport) -> str:
+    """One line per task whose flags ask for caution or void a score (the flag table's words)."""
+    items = []
+    for ts in report.task_scores:
+        voided = [region for region in REGION_NAMES if ts.void(region)]
+        words = [text.words + (f' ({", ".join(voided)})' if text.voids == 'region' and voided else '')
+                 for text in flags_of(ts.score)]
+        if words:
+            items.append(f'<li data-task="{_esc(ts.task.name)}"><b>{_esc(_task_words(ts.task.name))}</b>: '
+                         + ' '.join(_esc(line) for line in words) + '</li>')
+    return ('<h2>Quality</h2><ul id="cautions">' + ''.join(items) + '</ul>') if items else \
+        '<p id="cautions">Quality: no task raised a flag.</p>'
+
+
+def _first_page(report: SessionReport) -> str:
+    info, previous = report.info, _previous_visit(report)
+    lines = region_lines(report)
+    face = session_face(report)
+    if face is None:
+        picture = '<p class="void" id="face-map">No face map: no key frame was recorded.</p>'
+    else:
+        result, key = face
+        tints = {line.region: line.tint for line in lines}
+        when = (f' at {result.key_frame_time_s:.1f} s' if result.key_frame_time_s is not None else '')
+        picture = (face_map_svg(key, tints, title=f'face map: key frame of {result.task.name}') + legend_svg()
+                   + f'<figcaption>Key frame of {_esc(_task_words(result.task.name))}{when}. Each region is '
+                     'tinted by its SS over the tasks that target it (1 = both sides alike); its number is '
+                     'beside it. Outlined: the side that moved less. Grey hatched: no score.</figcaption>')
+    label = f'(last visit {previous["session_id"]}, {previous["date"]})' if previous else ''
+    items = ''.join(f'<li id="line-{line.region}" data-region="{line.region}" data-weaker="{line.weaker or ""}"'
+                    f'{" class=void" if line.measure.missing else ""}>{_esc(line.words(label))}</li>'
+                    for line in lines)
+    protocol = Path(info.protocol_source).name if info.protocol_source else 'built in'
+    tasks = ', '.join(_task_words(r.task.name) for r in report.tasks)
+    return f"""<section id="first-page">
+<h1>Facial symmetry assessment</h1>
+<table class="who">
+<tr><th>subject</th><td id="subject">{_esc(info.subject_id)}</td><th>session</th>
+<td id="session">{_esc(info.session_id)}</td><th>date</th><td id="date">{_esc(info.date)}</td></tr>
+<tr><th>protocol</th><td colspan="5" id="protocol">{_esc(protocol)}: {_esc(tasks)}</td></tr>
+</table>
+{_partial(report)}
+<div class="glance">
+<figure class="map">{picture}</figure>
+<div class="lines">
+<h2>Regions</h2>
+<ul id="region-lines">{items}</ul>
+{_index_html(report)}
+</div>
+</div>
+{_cautions(report)}
+<p class="muted small">SS, the symmetry score of a region: 1 = both sides move alike, 0 = one side moves and the
+other does not. The facesym index summarises the session's measurements; it is not a clinical grade. The pages
+after this one hold every number, picture and setting.</p>
+</section>"""
+
+
+def _partial(report: SessionReport) -> str:
+    info = report.info
+    if info.status == COMPLETE:
+        return ''
+    cut = [r.task.name for r in report.tasks if task_status(r) != DONE]
+    return (f'<p class="partial" id="partial">Partial session ({_esc(info.status)}): '
+            f'{_esc(info.status_note or "it ended before its last task")}. '
+            + (f'Cut short: {_esc(", ".join(cut))}. ' if cut else '')
+            + (f'Not done: {_esc(", ".join(info.not_done))}. ' if info.not_done else '')
+            + 'The summary covers the tasks done in full only.</p>')
+
+
+# ----- the technical pages -------------------------------------------------------------------------------
 
 STYLE = """
-body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 11pt; margin: 16px; color: #111; }
-h1 { font-size: 17pt; margin: 0 0 4px 0; } h2 { font-size: 13pt; margin: 18px 0 6px 0; }
+body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 11pt; margin: 16px; color: #111; max-width: 720px; }
+h1 { font-size: 17pt; margin: 0 0 4px 0; } h2 { font-size: 13pt; margin: 16px 0 6px 0; }
 h3 { font-size: 11.5pt; margin: 10px 0 4px 0; }
 table { border-collapse: collapse; margin: 4px 0; }
 th, td { border: 1px solid #999; padding: 3px 6px; vertical-align: top; font-size: 9.5pt; }
 th { background: #eee; text-align: left; }
 td.na, span.na { color: #a00; }
-.primary { font-weight: bold; } .muted { color: #555; }
-.task { break-inside: avoid; page-break-inside: avoid; border-top: 1px solid #ccc; margin-top: 10px; }
+.void, .void * { color: #777 !important; font-weight: normal !important; }
+.void-reason { color: #777; font-style: italic; font-size: 9pt; }
+.primary { font-weight: bold; } .muted { color: #555; } .small { font-size: 9pt; }
+.glance { display: flex; gap: 14px; align-items: flex-start; }
+.glance figure { margin: 0; flex: 0 0 360px; } .glance .lines { flex: 1; }
+#region-lines { padding-left: 18px; margin: 4px 0; } #region-lines li { margin-bottom: 6px; }
+li.void { list-style-type: circle; }
+p.index { font-size: 12pt; }
+.task { border-top: 1px solid #ccc; margin-top: 10px; }
 .pictures { display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start; }
-.pictures figure { margin: 0; } figcaption { font-size: 8.5pt; color: #333; max-width: 330px; }
-img.face { height: 240px; } img.plot { width: 440px; }
+.pictures figure { margin: 0; } figcaption { font-size: 8.5pt; color: #333; max-width: 360px; }
+img.face { height: 240px; } img.plot { width: 440px; max-width: 100%; }
 .notice { font-size: 9pt; color: #333; border: 1px solid #bbb; padding: 4px 8px; background: #fafafa; }
 .partial { font-weight: bold; color: #8a1c00; border: 2px solid #c0392b; padding: 4px 8px; }
-@page { size: A4; margin: 12mm; }
-@media print { body { margin: 0; } }
+@page { margin: 16mm 12mm 14mm 12mm; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 10pt; }
+  #first-page { break-after: page; }
+  .task { break-before: page; border-top: none; }
+  #method { break-before: page; }
+  table, tr, figure, .pictures, .glance, li { break-inside: avoid; }
+  thead { display: table-header-group; }
+  h2, h3 { break-after: avoid; }
+}
 """
 
 
@@ -290,12 +486,17 @@ def _vs(value: float) -> str:
 
 def _cell(task_score: TaskScore, region: str) -> str:
     result = task_score.region(region)
+    void = task_score.void(region)
     lines = []
     if result.role in ('primary', 'baseline'):
         label = 'SS' if result.role == 'primary' else 'SS at rest'
-        lines.append(f'<span class="primary">{label} {_fmt(result.symmetry)}</span>')
-        if result.symmetry.missing:
-            lines.append(f'<span class="na">{_esc(result.symmetry.reason)}</span>')
+        if void:  # greyed, never bold: its flags say it means nothing
+            lines.append(f'<span class="void" title="{_esc(void)}">{label} {_fmt(result.symmetry)}</span>')
+            lines.append(f'<span class="void-reason">not counted: {_esc(void)}</span>')
+        else:
+            lines.append(f'<span class="primary">{label} {_fmt(result.symmetry)}</span>')
+            if result.symmetry.missing:
+                lines.append(f'<span class="na">{_esc(result.symmetry.reason)}</span>')
     lines.append(f'VS L {_vs(result.vs_left)} · R {_vs(result.vs_right)}')
     if result.synkinesis is not None:
         lines.append(f'synkinesis K {_fmt(result.synkinesis)}')
@@ -308,17 +509,28 @@ def _cell(task_score: TaskScore, region: str) -> str:
 
 
 def _quality(task_score: TaskScore, status: str = DONE) -> str:
-    notes = task_score.quality_words
+    words = [text.words for text in flags_of(task_score.score)]
     if status != DONE:
-        notes = [f'{status}: the session ended during this task', *notes]
-    return 'ok' if not notes else '<br>'.join(_esc(note) for note in notes)
+        words = [f'{status}: the session ended during this task', *words]
+    return 'ok' if not words else '<br>'.join(_esc(line) for line in words)
 
 
 def _figure_html(png: bytes | None, alt: str, caption: str, css: str) -> str:
     if png is None:
         return f'<figure><figcaption class="na">{_esc(caption)}</figcaption></figure>'
-    return (f'<figure><img class="{css}" alt="{_esc(alt)}" src="{_png_data(png)}">'
+    return (f'<figure><img class="{css}" alt="{_esc(alt)}" src="{png_data(png)}">'
             f'<figcaption>{_esc(caption)}</figcaption></figure>')
+
+
+def task_tints(task_score: TaskScore) -> dict[str, RegionTint]:
+    """A task's face map: each region by the task's SS (void: greyed), the weaker side on its primary regions."""
+    tints = {}
+    for region in REGION_NAMES:
+        symmetry = task_score.region(region).symmetry
+        void = task_score.void(region) or (symmetry.reason if symmetry.missing else '')
+        weaker = task_score.weaker_side if region in task_score.task.primary else None
+        tints[region] = RegionTint(region, symmetry.value, void, weaker)
+    return tints
 
 
 def _task_section(result: TaskResult, task_score: TaskScore) -> str:
@@ -327,11 +539,18 @@ def _task_section(result: TaskResult, task_score: TaskScore) -> str:
     duration = 'operator-paced' if task.operator_paced else f'{task.duration:g} s planned'
     weaker = (f'weaker side in this task: patient\'s {task_score.weaker_side}' if task_score.weaker_side
               else f'weaker side: none ({task_score.weaker_reason})')
-    heat = _image_png(result.heatmap) if result.heatmap is not None else None
-    key = _image_png(result.key_frame) if result.key_frame is not None else None
-    key_caption = ('key frame: peak motion of the primary region' +
-                   (f' at {result.key_frame_time_s:.2f} s into the task' if result.key_frame_time_s is not None
-                    else '')) if key else 'no key frame: no frame of this task had flow'
+    heat = image_png(result.heatmap) if result.heatmap is not None else None
+    when = f' at {result.key_frame_time_s:.2f} s into the task' if result.key_frame_time_s is not None else ''
+    if result.key_face is not None:
+        svg = face_map_svg(result.key_face, task_tints(task_score), width=300, element_id=f'map-{task.name}',
+                           title=f'{task.name}: key frame, regions tinted by the task SS')
+        key = (f'<figure>{svg}<figcaption>key frame: peak motion of the primary region{when}; regions tinted by '
+               'this task\'s SS (scale on the first page); outlined: the weaker side</figcaption></figure>')
+    else:
+        key = _figure_html(image_png(result.key_frame) if result.key_frame is not None else None,
+                           f'{task.name} key frame', f'key frame{when}' if result.key_frame is not None
+                           else 'no key frame: no frame of this task had flow', 'face')
+    notes = ''.join(f'<li>{_esc(note)}</li>' for note in task_score.quality_words)
     return f"""
 <section class="task" id="section-{_esc(task.name)}">
 <h3>{_esc(task.name)} <span class="muted">— “{_esc(task.instruction)}”</span></h3>
@@ -339,20 +558,68 @@ def _task_section(result: TaskResult, task_score: TaskScore) -> str:
 <div class="pictures">
 {_figure_html(heat, f'{task.name} summed flow heat map',
               'summed flow over the task (heat map, paper Fig. 4)' if heat else 'no heat map: no flow', 'face')}
-{_figure_html(key, f'{task.name} key frame', key_caption, 'face')}
+{key}
 {_figure_html(motion_plot(result), f'{task.name} motion over time',
               'left (solid) and right (dashed) motion of each region; dotted: key frame', 'plot')}
 </div>
+{f'<ul class="small muted quality-notes">{notes}</ul>' if notes else ''}
 </section>"""
 
 
+def settings_hash(payload: dict) -> str:
+    """A short hash of every setting that shaped the numbers (the scores' methods, the session settings)."""
+    methods = sorted({json.dumps({k: v for k, v in task['score'].get('method', {}).items() if k != 'software'},
+                                 sort_keys=True) for task in payload['tasks']})
+    text = json.dumps({'methods': methods, 'session': payload['settings']}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _summary_table(report: SessionReport) -> str:
+    summary, info = report.summary, report.info
+    header = ''.join(f'<th>{region}</th>' for region in REGION_NAMES)
+
+    def mean(region: str) -> str:
+        measure = summary.region_means[region]
+        text = _fmt(measure)
+        if measure.missing:
+            text += f'<br><span class="na">{_esc(measure.reason)}</span>'
+        else:
+            counted = [t for t in summary.region_tasks[region]
+                       if t not in {name for name, _ in summary.left_out.get(region, ())}]
+            text += f'<br><span class="muted">{_esc(", ".join(counted))}</span>'
+            for name, reason in summary.left_out.get(region, ()):
+                text += f'<br><span class="void-reason">not counted: {_esc(name)} ({_esc(reason)})</span>'
+        return f'<td>{text}</td>'
+
+    rest = next((ts for ts in report.task_scores if ts.task.baseline), None)
+
+    def baseline(region: str) -> str:
+        if region not in summary.baseline:
+            return '<td>–</td>'
+        void = rest.void(region) if rest is not None else None
+        if void:
+            return (f'<td><span class="void">{_fmt(summary.baseline[region])}</span><br>'
+                    f'<span class="void-reason">{_esc(void)}</span></td>')
+        return f'<td>{_fmt(summary.baseline[region])}</td>'
+
+    return f"""<table id="summary">
+<tr><th></th>{header}<th>facesym index</th></tr>
+<tr><th>mean SS of the tasks that target the region</th>{''.join(mean(r) for r in REGION_NAMES)}
+<td id="summary-index"><b>{_fmt(summary.index)}</b>{
+        f' <span class="na">({_esc(summary.index.reason)})</span>' if summary.index.missing else ''}</td></tr>
+<tr><th>SS at rest (baseline{', subtracted' if info.settings.subtract_baseline else ', not subtracted'})</th>
+{''.join(baseline(r) for r in REGION_NAMES)}<td></td></tr>
+</table>"""
+
+
 def render_html(report: SessionReport) -> str:
-    """report.html as text."""
-    info, summary, payload = report.info, report.summary, report.payload
+    """report.html as text: the first page, then the technical pages."""
+    info, payload = report.info, report.payload
     method = payload['method']
     method_rows = ''.join(f'<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>' for k, v in [
         *method.items(), ('protocol', info.protocol_source or 'built in'),
-        ('subtract_baseline', info.settings.subtract_baseline), ('min_comovement', info.settings.min_comovement)])
+        ('subtract_baseline', info.settings.subtract_baseline), ('min_comovement', info.settings.min_comovement),
+        ('settings hash', payload['settings_hash'])])
     header = ''.join(f'<th>{region}</th>' for region in REGION_NAMES)
     rows = ''.join(
         f'<tr id="task-{_esc(ts.task.name)}"><th>{_esc(ts.task.name)}</th>'
@@ -362,53 +629,29 @@ def render_html(report: SessionReport) -> str:
     rows += ''.join(f'<tr id="task-{_esc(name)}" class="not-done"><th>{_esc(name)}</th>'
                     f'<td colspan="{len(REGION_NAMES) + 2}" class="na">not done: the session ended before it</td></tr>'
                     for name in info.not_done)
-    partial = ''
-    if info.status != COMPLETE:
-        cut = [r.task.name for r in report.tasks if task_status(r) != DONE]
-        partial = (f'<p class="partial" id="partial">Partial session ({_esc(info.status)}): '
-                   f'{_esc(info.status_note or "it ended before its last task")}. '
-                   + (f'Cut short: {_esc(", ".join(cut))}. ' if cut else '')
-                   + (f'Not done: {_esc(", ".join(info.not_done))}. ' if info.not_done else '')
-                   + 'The summary covers the tasks done in full only.</p>')
-    means = ''.join(f'<td>{_fmt(summary.region_means[r])}'
-                    + (f'<br><span class="na">{_esc(summary.region_means[r].reason)}</span>'
-                       if summary.region_means[r].missing else
-                       f'<br><span class="muted">{_esc(", ".join(summary.region_tasks[r]))}</span>')
-                    + '</td>' for r in REGION_NAMES)
-    baseline = ''.join(f'<td>{_fmt(summary.baseline[r]) if r in summary.baseline else "–"}</td>'
-                       for r in REGION_NAMES)
-    index_reason = f' <span class="na">({_esc(summary.index.reason)})</span>' if summary.index.missing else ''
     trend = ''
     if len(report.history) > 1:
         trend = ('<h2>Trend</h2>' + _figure_html(trend_plot(report.history), 'trend of SS across sessions',
                                                  f'{len(report.history)} sessions, oldest first', 'plot'))
     sections = ''.join(_task_section(r, ts) for r, ts in zip(report.tasks, report.task_scores, strict=True))
+    meta = ''.join(f'<meta name="facesym-{key}" content="{_esc(value)}">' for key, value in
+                   (('subject', info.subject_id), ('session', info.session_id), ('date', info.date)))
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="en"><head><meta charset="utf-8">{meta}
 <title>facesym session {_esc(info.session_id)} — {_esc(info.subject_id)}</title>
 <style>{STYLE}</style></head>
 <body>
-<h1>Facial symmetry assessment</h1>
-<table>
-<tr><th>subject</th><td id="subject">{_esc(info.subject_id)}</td><th>session</th>
-<td id="session">{_esc(info.session_id)}</td><th>date</th><td id="date">{_esc(info.date)}</td></tr>
-</table>
-{partial}
+{_first_page(report)}
+
+<section id="technical">
+<h2>Summary</h2>
 <p class="notice">SS: symmetry score of a region, 1 − λ·|VS left − VS right| clamped to [0, 1];
 1 = both sides move alike, 0 = strongly asymmetric. VS: mean optical-flow motion per pixel of a region side
 (patient's left and right). K: synkinesis indicator of a watched region, the share of its movement on the side
 that is weaker in the task's primary movement ({_esc(SYNKINESIS_FORMULA)}); 0.5 = alike on both sides, above 0.5
-= more co-movement on the weaker side. n/a: not computable (reason given). The facesym index is a summary of
-these measurements, not a clinical grade.</p>
-
-<h2>Summary</h2>
-<table>
-<tr><th></th>{header}<th>facesym index</th></tr>
-<tr><th>mean SS of the tasks that target the region</th>{means}
-<td id="facesym-index"><b>{_fmt(summary.index)}</b>{index_reason}</td></tr>
-<tr><th>SS at rest (baseline{', subtracted' if info.settings.subtract_baseline else ', not subtracted'})</th>
-{baseline}<td></td></tr>
-</table>
+= more co-movement on the weaker side. n/a: not computable (reason given). Grey: a score whose quality flags say
+it means nothing; it is left out of every mean.</p>
+{_summary_table(report)}
 <p class="muted">{_esc(INDEX_FORMULA)}.</p>
 {_figure_html(overall_plot(report), 'session summary', 'mean SS per region and the facesym index; '
               'black bars: SS at rest', 'plot')}
@@ -416,15 +659,18 @@ these measurements, not a clinical grade.</p>
 
 <h2>Tasks</h2>
 <table id="tasks">
-<tr><th>task</th>{header}<th>weaker side</th><th>quality</th></tr>
+<thead><tr><th>task</th>{header}<th>weaker side</th><th>quality</th></tr></thead>
 {rows}
 </table>
+</section>
 {sections}
 
+<section id="method">
 <h2>Method</h2>
 <table>{method_rows}</table>
 <p class="muted">facesym_ros {_esc(__version__)}: Haar face detection, 68 landmarks, Farneback optical flow,
 six regions (forehead, eye, cheek; patient's left and right).</p>
+</section>
 </body></html>
 """
 

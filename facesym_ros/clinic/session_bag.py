@@ -25,7 +25,7 @@ from facesym_ros.clinic.task_result import TaskCollector, TaskResult
 from facesym_ros.core.pipeline import FrameResult, PipelineSettings
 from facesym_ros.core.scoring import ScoreResult
 from facesym_ros.core.timebase import ns_to_seconds
-from facesym_ros.core.trials import TrialEventKind
+from facesym_ros.core.trials import TrialEventKind, TrialMark
 
 STRING_TYPE = 'std_msgs/msg/String'
 
@@ -86,6 +86,19 @@ def read_session_record(bag) -> SessionRecord:
     return SessionRecord.from_json(texts[-1], f'{bag.path}: {SESSION_INFO_TOPIC}')
 
 
+def own_marks(marks: Sequence[TrialMark], session_id: str) -> list[TrialMark]:
+    """The marks of the session's own trials (its STARTs name it), and the RESETs from its first START on.
+
+    A bag recorded before sessions kept only their own events can hold the scorer's latched events of an
+    earlier session: left out, so no trial of it is built from this session's frames and none of its marks
+    keeps a trial of this session from starting."""
+    own = {mark.trial_id for mark in marks
+           if mark.event == TrialEventKind.START and mark.labels.session_id == session_id}
+    begun = min((mark.stamp_ns for mark in marks if mark.trial_id in own), default=None)
+    return [mark for mark in marks if mark.trial_id in own or (
+        mark.event == TrialEventKind.RESET and begun is not None and mark.stamp_ns >= begun)]
+
+
 def score_session_bag(path: str | Path, config: PipelineSettings, *, protocol: Protocol | None = None,
                       live_scores: Mapping[str, ScoreResult] | None = None) -> SessionBagScore:
     """Each begun task's TaskResult; scored from the bag, or with the live score of its trial where one is given."""
@@ -94,12 +107,12 @@ def score_session_bag(path: str | Path, config: PipelineSettings, *, protocol: P
         protocol = protocol or record.protocol()
         problems: list[str] = []
         trials: list[_TaskTrial] = []
-        for mark in recorded_marks(bag):
+        recorded = recorded_marks(bag)
+        marks = own_marks(recorded, record.session_id)
+        problems += [f'trial {mark.trial_id} belongs to session {mark.labels.session_id!r}, not {record.session_id!r}: '
+                     'left out' for mark in recorded if mark.event == TrialEventKind.START and mark not in marks]
+        for mark in marks:
             if mark.event == TrialEventKind.START:
-                if mark.labels.session_id != record.session_id:
-                    problems.append(f'trial {mark.trial_id} belongs to session {mark.labels.session_id!r}, not '
-                                    f'{record.session_id!r}: left out')
-                    continue
                 try:
                     task = protocol.task(mark.labels.task)
                 except (KeyError, ValueError):
@@ -120,7 +133,7 @@ def score_session_bag(path: str | Path, config: PipelineSettings, *, protocol: P
                 if trial.start_ns <= stamp and (trial.stop_ns is None or stamp <= trial.stop_ns):
                     trial.collector.add(result)
 
-        report = score_bag(bag, config, use_markers=True, on_frame=collect)
+        report = score_bag(bag, config, use_markers=True, on_frame=collect, markers=marks)
         problems[:0] = report.problems
     scores = {score.trial_id: score for score in report.scores}
     results = []

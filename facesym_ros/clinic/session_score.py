@@ -22,8 +22,13 @@ three region means. The rest task's SS is the baseline asymmetry, reported,
 and subtracted only when the protocol's `subtract_baseline` says so (then
 every task's VS of a region side is reduced by the rest task's, never below
 0, before SS and K are computed). A score that cannot be computed stays NaN
-(null in JSON) with its reason, and so does every mean that would need it:
-a missing score never becomes 1.0 or is silently left out.
+(null in JSON) with its reason; it never becomes 1.0.
+
+Every mean leaves out, and names, each score that means nothing: one without
+a number, and one whose flags say so (core.flags.void_reason: a flag that
+voids the whole score, or low motion in that region). The summary lists each
+one left out (`excluded`: task, region, reason); a mean with nothing left is
+NaN with the reasons, and so is the index when a region mean is.
 """
 
 from __future__ import annotations
@@ -33,12 +38,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from facesym_ros.clinic.protocol import ProtocolTask, SessionSettings
+from facesym_ros.core.flags import void_reason
 from facesym_ros.core.regions import REGION_NAMES
 from facesym_ros.core.scoring import QualityFlag, ScoreResult, symmetry_score
 
 SIDES = ('left', 'right')
 INDEX_FORMULA = ('facesym index = mean over forehead, eye and cheek of the mean primary-region SS of the tasks '
                  'that target the region (rest excluded)')
+NO_SS_COUNTS = 'no SS that means something: '  # a region mean whose every score was left out
 SYNKINESIS_FORMULA = 'K = VS_watched(weaker side) / (VS_watched(weaker side) + VS_watched(stronger side))'
 
 
@@ -83,18 +90,45 @@ class TaskScore:
     def quality_words(self) -> list[str]:
         return list(self.score.quality.notes)
 
+    def void(self, region: str) -> str | None:
+        """Why the region's SS of this task means nothing (core/flags.py void_reason), or None when it stands."""
+        return void_reason(self.score, region)
+
     @property
     def quality_flags(self) -> list[str]:
         return [flag.name.lower() for flag in QualityFlag if flag in self.score.quality.flags]
 
 
 @dataclass(frozen=True)
+class Excluded:
+    """A task's SS of a region that a mean left out, and why."""
+
+    task: str
+    region: str
+    reason: str
+
+    def to_json(self) -> dict:
+        return {'task': self.task, 'region': self.region, 'reason': self.reason}
+
+
+@dataclass(frozen=True)
 class SessionSummary:
     region_means: dict[str, Measure]
     region_tasks: dict[str, tuple[str, ...]]
+    """The tasks whose SS of each region is in its mean (those left out are in `excluded`)."""
     index: Measure
     baseline: dict[str, Measure]  # the rest task's SS per region (empty without a rest task)
     baseline_task: str | None
+    excluded: tuple[Excluded, ...] = ()
+    """Every task's SS that a region mean (and so the index) left out, with the reason."""
+
+    def excluded_from(self, region: str) -> tuple[Excluded, ...]:
+        return tuple(entry for entry in self.excluded if entry.region == region)
+
+    @property
+    def left_out(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Per region, (task, reason) of each score its mean left out."""
+        return {region: tuple((e.task, e.reason) for e in self.excluded_from(region)) for region in self.region_means}
 
 
 def _missing_reason(score: ScoreResult, region: str) -> str:
@@ -176,21 +210,40 @@ def score_session(tasks: Sequence[tuple[ProtocolTask, ScoreResult]], settings: S
     return [score_task(task, score, settings, baseline) for task, score in tasks]
 
 
+def left_out_because(task_score: TaskScore, region: str) -> str | None:
+    """Why a task's SS of `region` stays out of every mean (core.flags.void_reason, or why it has no number);
+    None when it counts."""
+    symmetry = task_score.region(region).symmetry
+    reason = task_score.void(region)
+    if reason is None and symmetry.missing:
+        reason = symmetry.reason or 'no score'
+    return reason
+
+
 def summarize(task_scores: Sequence[TaskScore]) -> SessionSummary:
-    """Per-region mean primary SS and the facesym index (INDEX_FORMULA); NaN wherever a needed score is."""
+    """Per-region mean primary SS and the facesym index (INDEX_FORMULA), over the scores that mean something:
+    each one left out is named in `excluded` with its reason; a mean with none left is NaN with the reasons."""
     means: dict[str, Measure] = {}
     targeting: dict[str, tuple[str, ...]] = {}
+    excluded: list[Excluded] = []
     for region in REGION_NAMES:
         tasks = [ts for ts in task_scores if not ts.task.baseline and region in ts.task.primary]
+        kept = []
+        for ts in tasks:
+            reason = left_out_because(ts, region)
+            if reason is None:
+                kept.append(ts)
+            else:
+                excluded.append(Excluded(ts.task.name, region, reason))
         targeting[region] = tuple(ts.task.name for ts in tasks)
-        missing = [f'{ts.task.name}: {ts.region(region).symmetry.reason}' for ts in tasks
-                   if ts.region(region).symmetry.missing]
+        counted = [ts.region(region).symmetry.value for ts in kept]
         if not tasks:
             means[region] = Measure(math.nan, f'no task targets the {region}')
-        elif missing:
-            means[region] = Measure(math.nan, 'no SS for ' + '; '.join(missing))
+        elif not counted:
+            means[region] = Measure(math.nan, NO_SS_COUNTS + '; '.join(
+                f'{entry.task}: {entry.reason}' for entry in excluded if entry.region == region))
         else:
-            means[region] = Measure(sum(ts.region(region).symmetry.value for ts in tasks) / len(tasks))
+            means[region] = Measure(sum(counted) / len(counted))
     missing_regions = [region for region, mean in means.items() if mean.missing]
     if missing_regions:
         index = Measure(math.nan, 'no mean SS for ' + ', '.join(missing_regions))
@@ -198,7 +251,7 @@ def summarize(task_scores: Sequence[TaskScore]) -> SessionSummary:
         index = Measure(sum(mean.value for mean in means.values()) / len(means))
     rest = next((ts for ts in task_scores if ts.task.baseline), None)
     baseline = {region: rest.region(region).symmetry for region in rest.task.primary} if rest else {}
-    return SessionSummary(means, targeting, index, baseline, rest.task.name if rest else None)
+    return SessionSummary(means, targeting, index, baseline, rest.task.name if rest else None, tuple(excluded))
 
 
 def _number(value: float) -> float | None:
@@ -229,8 +282,10 @@ def task_json(task_score: TaskScore) -> dict:
 
 def summary_json(summary: SessionSummary) -> dict:
     return {
-        'regions': {region: {**mean.to_json(), 'tasks': list(summary.region_tasks[region])}
+        'regions': {region: {**mean.to_json(), 'tasks': list(summary.region_tasks[region]),
+                             'excluded': [entry.to_json() for entry in summary.excluded_from(region)]}
                     for region, mean in summary.region_means.items()},
+        'excluded': [entry.to_json() for entry in summary.excluded],
         'facesym_index': summary.index.to_json(),
         'index_formula': INDEX_FORMULA,
         'synkinesis_formula': SYNKINESIS_FORMULA,

@@ -1,11 +1,11 @@
 """What the report needs of one task: its score, motion over time, summed heat map and key frame.
 
 TaskResult is the interface between whoever runs a session (the offline
-`facesym report`, later the live session runner) and the report: the runner
-scores each task's frames, and hands over the ScoreResult with the pictures.
-TaskCollector builds one from FrameResults as they arrive, keeping only
-small per-frame numbers and running sums, so a long task is not held in
-memory frame by frame.
+`facesym report`, the live session runner of `facesym session`) and the
+report: the runner scores each task's frames, and hands over the
+ScoreResult with the pictures. TaskCollector builds one from FrameResults as
+they arrive, keeping only small per-frame numbers and running sums, so a
+long task is not held in memory frame by frame.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 
 from facesym_ros.clinic.protocol import ProtocolTask
 from facesym_ros.core.annotate import FlowSum, annotate, region_polygons
+from facesym_ros.core.geometry import Box
 from facesym_ros.core.pipeline import FrameResult
 from facesym_ros.core.regions import REGION_NAMES, SIDE_NAMES
 from facesym_ros.core.scoring import ScoreResult, ScoringSettings, score_frames
@@ -61,11 +62,21 @@ class MotionTrace:
 
 
 @dataclass(frozen=True)
+class FacePicture:
+    """A face as the report draws it: the picture (BGR, unannotated) and the region sides in its pixels."""
+
+    image: np.ndarray
+    polygons: tuple[tuple[str, str, np.ndarray], ...]  # (region, side, N x 2 points)
+
+
+@dataclass(frozen=True)
 class TaskResult:
     """One task of a session, ready to report.
 
     heatmap and key_frame are BGR images (None: not available, the report
-    says so); span is the task's (start, stop) in seconds of the source, when known.
+    says so); key_face is the key frame unannotated, with its region sides, for
+    the report's face maps; span is the task's (start, stop) in seconds of the
+    source, when known.
     """
 
     task: ProtocolTask
@@ -76,15 +87,28 @@ class TaskResult:
     key_frame_time_s: float | None = None
     span: tuple[float, float] | None = None
     extra: dict = field(default_factory=dict)
+    key_face: FacePicture | None = None
+
+
+def _picture_area(image: np.ndarray, result: FrameResult) -> Box | None:
+    """The face box and some margin, inside the image (None: the whole image)."""
+    box = result.track.box
+    return None if box is None else box.expanded(PICTURE_MARGIN).clipped(image.shape[1], image.shape[0])
 
 
 def _face_picture(image: np.ndarray, result: FrameResult) -> np.ndarray:
     """The image cut to the face box and some margin, for a printed page."""
-    box = result.track.box
-    if box is None:
-        return image
-    area = box.expanded(PICTURE_MARGIN).clipped(image.shape[1], image.shape[0])
+    area = _picture_area(image, result)
     return image if area is None else area.crop(image).copy()
+
+
+def face_picture(result: FrameResult) -> FacePicture:
+    """The frame cut as _face_picture cuts it, with its region sides moved into the cut's pixels."""
+    area = _picture_area(result.frame.bgr, result)
+    offset = np.zeros(2) if area is None else np.array([area.x, area.y], dtype=float)
+    return FacePicture(_face_picture(result.frame.bgr, result),
+                       tuple((region, side, np.asarray(polygon, dtype=float) - offset)
+                             for region, side, polygon in region_polygons(result.motion)))
 
 
 class TaskCollector:
@@ -114,7 +138,7 @@ class TaskCollector:
     def result(self, config: ScoringSettings, score: ScoreResult | None = None) -> TaskResult:
         """The TaskResult; scored here with `config` unless the caller has the ScoreResult already."""
         score = score or score_frames(self.motions, config, trial_id=self.task.name)
-        heatmap = key_frame = key_time = None
+        heatmap = key_frame = key_time = key_face = None
         if self.reference is not None:
             picture = self.flow_sum.image(self.reference, title='')
             heatmap = _face_picture(picture, self.reference)
@@ -122,6 +146,7 @@ class TaskCollector:
             result = self.peak[1]
             frame = annotate(result.frame.bgr, result.track.box, None, region_polygons(result.motion))
             key_frame = _face_picture(frame, result)
+            key_face = face_picture(result)
             key_time = (result.frame.stamp_ns - self.motions[0].stamp_ns) / 1e9
         return TaskResult(self.task, score, MotionTrace.from_motions(self.motions), heatmap, key_frame, key_time,
-                          self.span)
+                          self.span, key_face=key_face)

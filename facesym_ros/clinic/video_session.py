@@ -59,7 +59,9 @@ def score_video_tasks(path: str | Path, protocol: Protocol, spans: Sequence[Span
     trials = TrialController(motion=pipeline.motion)
     for task, (start, stop) in zip(protocol.tasks, spans, strict=True):
         trials.start(seconds_to_ns(start), task.name)
-        trials.stop(seconds_to_ns(stop))
+        # Spans are START <= t < STOP, as the collectors take frames; a STOP mark keeps a frame at its own stamp,
+        # so it goes 1 ns before STOP: a task that starts where the last one stops is anchored at its first frame.
+        trials.stop(seconds_to_ns(stop) - 1)
     for frame in source.frames():
         seconds = ns_to_seconds(frame.stamp_ns)
         index = next((i for i, (start, stop) in enumerate(spans) if start <= seconds < stop), None)

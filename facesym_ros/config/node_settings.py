@@ -33,8 +33,10 @@ class ImageSourceSettings(Settings):
 class NodeQueueSettings(Settings):
     queue_size: int = setting(300, 'Frames a lagging node holds before it drops the oldest: depth of every '
                                    'image and per-frame queue and of the stamp-pairing buffers (300: 10 s at '
-                                   '30 fps, 5 s at 60; memory only while lagging, up to 276 MB of 640x480 '
-                                   'colour frames per image subscription)',
+                                   '30 fps, 5 s at 60). Memory is taken only while the node lags. face_detector '
+                                   'and annotator hold whole frames: 276 MB at 640x480 bgr8. landmark_detector '
+                                   'and optical_flow hold face patches, the face box grown by a quarter on each '
+                                   'side: 76 MB for a 193 px face',
                               min=1, max=10000, read_only=True)
 
 
@@ -76,6 +78,16 @@ class OpticalFlowNodeSettings(Settings):
                                           'visualization_msgs/ImageMarker on image_markers while subscribed')
     heatmap_max: float = setting(5.0, 'Flow magnitude shown as the hottest colour [px/frame]',
                                  min=0.01, max=1000.0)
+
+
+@dataclass(frozen=True)
+class PreviewSettings(Settings):
+    """The face detector's image_preview: the camera frame scaled down for people (the annotator draws on it)."""
+
+    preview_width: int = setting(960, 'Largest width of image_preview, published only while it has a subscriber '
+                                      '(the annotator): a wider frame is scaled down by the smallest whole factor '
+                                      'that makes it so (1920 to 960, 1280 to 640 px); 0 publishes the whole '
+                                      'frame [px]', min=0, max=16384)
 
 
 @dataclass(frozen=True)
@@ -129,3 +141,24 @@ class RespawnSettings(Settings):
     respawn_window: float = setting(60.0, 'Deaths counted against respawn_limit [s]', min=1.0, max=86400.0)
     graph_check_seconds: float = setting(3.0, 'Before starting, how long bringup listens for a graph already '
                                               'running in its namespace [s]', min=0.0, max=60.0)
+
+
+@dataclass(frozen=True)
+class ConsoleSettings(Settings):
+    """The clinic console (`facesym console`, launch console:=true): operator and patient pages, sessions."""
+
+    host: str = setting('127.0.0.1', 'Address the pages are served on; any address but localhost needs the '
+                                     'token on every request (the pages show faces and subject ids)',
+                        read_only=True)
+    port: int = setting(8080, 'TCP port of the pages; 0 picks a free one, printed at start', min=0, max=65535,
+                        read_only=True)
+    output: str = setting('', 'Folder of every session (OUTPUT/SUBJECT/SESSION: the bag and the report); '
+                              'empty: ~/facesym-sessions', read_only=True)
+    protocols: str = setting('', 'Folder of more protocol files (*.yaml) the operator may choose, beside '
+                                 'config/protocol.yaml', read_only=True)
+    mirror: bool = setting(True, 'The patient page shows the camera mirrored, as a mirror does')
+    lead_in: float = setting(3.0, 'Time between a task\'s prompt and its start, and between tasks [s]',
+                             min=1.5, max=60.0)
+    record: bool = setting(True, 'Record each session\'s bag (the report\'s heat maps and key frames come from it)')
+    storage: str = setting('mcap', 'Session bag format', choices=('mcap', 'sqlite3'))
+    image_topic: str = setting('image_raw', 'The camera topic a session records and the patient page shows')

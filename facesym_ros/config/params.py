@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import yaml
 
 from facesym_ros.config.files import default_params_file
-from facesym_ros.config.registry import NODES, node
+from facesym_ros.config.registry import ALL_NODES, node
 from facesym_ros.core.detection import DetectorSettings
 from facesym_ros.core.flow import FlowSettings
 from facesym_ros.core.landmarks.factory import LandmarkSettings
@@ -79,8 +79,8 @@ def load_params_file(path: str | Path | None = None) -> dict[str, dict[str, Any]
     if not isinstance(document, Mapping):
         raise ValueError(f'{path}: expected a mapping of node names to ros__parameters')
     shared: dict[str, Any] = {}
-    params: dict[str, dict[str, Any]] = {spec.name: {} for spec in NODES}
-    every_name = {name for spec in NODES for name in parameter_names(spec.name)}
+    params: dict[str, dict[str, Any]] = {spec.name: {} for spec in ALL_NODES}
+    every_name = {name for spec in ALL_NODES for name in parameter_names(spec.name)}
     seen_nodes: set[str] = set()
     for key, entry in document.items():
         if not isinstance(entry, Mapping) or not isinstance(entry.get('ros__parameters'), Mapping):
@@ -115,7 +115,7 @@ def load_params_file(path: str | Path | None = None) -> dict[str, dict[str, Any]
 
 def owner_of(cls: type) -> str:
     """The node whose parameters include the fields of this settings class."""
-    for spec in NODES:
+    for spec in ALL_NODES:
         if cls in spec.settings_classes():
             return spec.name
     raise ValueError(f'no node has the settings {cls.__name__}')
@@ -153,7 +153,7 @@ def render_params_yaml() -> str:
         '# Keys are /**/<node>: they apply to the node in any namespace (`facesym bringup --namespace rig1`,',
         '# the launch file\'s namespace:=rig1); a bare <node> key would apply only to /<node>.',
     ]
-    for spec in NODES:
+    for spec in ALL_NODES:
         lines += ['', f'{NODE_KEY_PREFIX}{spec.name}:', '  ros__parameters:']
         for field in parameter_fields(spec.name):
             meta = field.metadata

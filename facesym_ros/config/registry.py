@@ -4,10 +4,13 @@ The console scripts (setup.py), the `ros2 run` executables (CMakeLists.txt),
 the parameter file (config/facesym.yaml), the launch file, `facesym bringup`
 and the demo all read this list. Nodes use relative topic names; the
 remappings wire them up (image_pipeline style: a node that takes the camera's
-frames subscribes to `image`; only face_detector and the annotator do, the
-landmark and flow nodes take face_detector's `face_patch`). Besides its
+frames subscribes to `image`; only face_detector does: the landmark and flow
+nodes take face_detector's `face_patch`, and the annotator's `image` is
+face_detector's scaled-down `image_preview`). Besides its
 `publishes`, every node reports its health on the absolute `/diagnostics`
-(DIAGNOSTICS_TOPIC), as ROS nodes do.
+(DIAGNOSTICS_TOPIC), as ROS nodes do. OPTIONAL_NODES (the clinic console)
+start only when asked for (launch `console:=true`, `facesym bringup --console`
+or `--nodes`); NODES is the graph that scores.
 
 Standard library only: setup.py and CMake read it before anything is
 installed (`python3 facesym_ros/config/registry.py` prints the executables).
@@ -59,6 +62,9 @@ def _load(reference: str) -> type:
     return getattr(importlib.import_module(module), attribute)
 
 
+PREVIEW_TOPIC = 'image_preview'
+"""face_detector's camera frame scaled down for people: the annotator draws on it, so that only face_detector
+takes the whole frame (a 1080p bgr8 frame is 6 MB; the preview at 960 px a quarter of it)."""
 _QUEUE = f'{PACKAGE}.config.node_settings:NodeQueueSettings'
 _DIAGNOSTICS = f'{PACKAGE}.config.node_settings:DiagnosticsSettings'
 _EXECUTOR = f'{PACKAGE}.config.node_settings:ExecutorSettings'
@@ -68,8 +74,9 @@ NODES: tuple[NodeSpec, ...] = (
              (f'{PACKAGE}.config.node_settings:ImageSourceSettings', _QUEUE, _DIAGNOSTICS, _EXECUTOR),
              publishes=('image_raw', 'camera_info')),
     NodeSpec('face_detector', 'FaceDetectorNode',
-             (f'{PACKAGE}.core.detection:DetectorSettings', _QUEUE, _DIAGNOSTICS, _EXECUTOR),
-             subscribes=('image', 'trial_events'), publishes=('faces', 'face_patch'),
+             (f'{PACKAGE}.core.detection:DetectorSettings', f'{PACKAGE}.config.node_settings:PreviewSettings',
+              _QUEUE, _DIAGNOSTICS, _EXECUTOR),
+             subscribes=('image', 'trial_events'), publishes=('faces', 'face_patch', PREVIEW_TOPIC),
              remappings=(('image', 'image_raw'),)),
     NodeSpec('landmark_detector', 'LandmarkDetectorNode',
              (f'{PACKAGE}.core.landmarks.factory:LandmarkSettings', _QUEUE, _DIAGNOSTICS, _EXECUTOR),
@@ -82,15 +89,26 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec('symmetry_scorer', 'SymmetryScorerNode',
              (f'{PACKAGE}.core.scoring:ScoringSettings', f'{PACKAGE}.config.node_settings:ScorerNodeSettings',
               _DIAGNOSTICS, _EXECUTOR),
-             subscribes=('region_motion', 'faces', 'trial_control'),
+             subscribes=('region_motion', 'faces', 'camera_info', 'trial_control'),
              publishes=('score', 'score_running', 'trial_events')),
     NodeSpec('annotator', 'AnnotatorNode',
              (f'{PACKAGE}.config.node_settings:AnnotatorNodeSettings', _QUEUE, _DIAGNOSTICS, _EXECUTOR),
              subscribes=('image', 'flow_heatmap', 'landmarks', 'region_motion', 'score', 'score_running', 'prompt'),
-             publishes=('annotated', 'annotated/compressed'), remappings=(('image', 'image_raw'),),
+             publishes=('annotated', 'annotated/compressed'), remappings=(('image', PREVIEW_TOPIC),),
              viewer_only=True),
 )
+OPTIONAL_NODES: tuple[NodeSpec, ...] = (
+    NodeSpec('clinic_console', 'ClinicConsoleNode', (f'{PACKAGE}.config.node_settings:ConsoleSettings',),
+             subscribes=('faces', 'region_motion', 'face_patch', 'prompt', 'score', 'score_running',
+                         'annotated/compressed', 'image', 'trial_events'),
+             publishes=('trial_control', 'prompt', 'session_info'), remappings=(('image', 'image_raw'),),
+             viewer_only=True),
+)
+"""Nodes started only when asked for: the clinic console (operator and patient pages; runs sessions)."""
+ALL_NODES: tuple[NodeSpec, ...] = NODES + OPTIONAL_NODES
 NODE_NAMES: tuple[str, ...] = tuple(spec.name for spec in NODES)
+ALL_NODE_NAMES: tuple[str, ...] = tuple(spec.name for spec in ALL_NODES)
+CONSOLE_NODE = OPTIONAL_NODES[0].name
 SOURCE_NODE = 'image_source'
 """The node that feeds the graph; drivers replace it on a rig, and trials start before it."""
 DIAGNOSTICS_TOPIC = '/diagnostics'
@@ -102,20 +120,20 @@ NO_SOURCE = 'none'
 
 
 def node(name: str) -> NodeSpec:
-    for spec in NODES:
+    for spec in ALL_NODES:
         if spec.name == name:
             return spec
-    raise ValueError(f'unknown node {name!r} (known: {", ".join(NODE_NAMES)})')
+    raise ValueError(f'unknown node {name!r} (known: {", ".join(ALL_NODE_NAMES)})')
 
 
 def select(names: str | None) -> list[NodeSpec]:
-    """The nodes named in a comma-separated list, in graph order (all for None or '')."""
+    """The nodes named in a comma-separated list, in graph order (the graph, NODES, for None or '')."""
     if not names:
         return list(NODES)
     wanted = [name.strip() for name in names.split(',') if name.strip()]
     for name in wanted:
         node(name)  # an unknown name is an error
-    return [spec for spec in NODES if spec.name in wanted]
+    return [spec for spec in ALL_NODES if spec.name in wanted]
 
 
 def internal_subscriptions(specs: list[NodeSpec] | tuple[NodeSpec, ...]) -> dict[str, int]:
@@ -140,13 +158,13 @@ def camera_subscribers(specs: list[NodeSpec] | tuple[NodeSpec, ...]) -> int:
 
 def executables() -> dict[str, str]:
     """Executable name -> module with a main(), for console scripts and `ros2 run facesym_ros <name>`."""
-    return {**{spec.name: spec.module for spec in NODES}, COMMAND: COMMAND_MODULE}
+    return {**{spec.name: spec.module for spec in ALL_NODES}, COMMAND: COMMAND_MODULE}
 
 
 def console_scripts() -> list[str]:
     """setup.py's console_scripts: `facesym` and `facesym_<node>`."""
     return [f'{COMMAND} = {COMMAND_MODULE}:main',
-            *(f'{COMMAND}_{spec.name} = {spec.module}:main' for spec in NODES)]
+            *(f'{COMMAND}_{spec.name} = {spec.module}:main' for spec in ALL_NODES)]
 
 
 def run_executable(name: str) -> int:

@@ -7,6 +7,7 @@ changes a number; it only reads the results of the other stages.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,11 +109,63 @@ def draw_banner(image: np.ndarray, text: str) -> None:
         cv2.putText(image, line, (10, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 255), thickness, cv2.LINE_AA)
 
 
+def preview_image(bgr: np.ndarray, max_width: int) -> np.ndarray:
+    """The image scaled down by the smallest whole factor that makes it at most max_width pixels wide (area
+    interpolation, whose whole-factor path costs about a copy of the image); unchanged when it is no wider, or
+    max_width is 0. A factor that does not divide the size drops the last rows or columns it leaves over."""
+    height, width = bgr.shape[:2]
+    if not max_width or width <= max_width:
+        return bgr
+    factor = math.ceil(width / max_width)
+    rows, columns = height // factor, width // factor
+    whole = bgr[:rows * factor, :columns * factor]
+    return cv2.resize(whole, (columns, rows), interpolation=cv2.INTER_AREA)
+
+
+def scaled_box(box: Box, scale: float, width: int, height: int) -> Box | None:
+    """A box of the whole image at its place in the image scaled by `scale` (width x height); None if nothing of
+    it is left."""
+    if scale == 1.0:
+        return box.clipped(width, height)
+    x, y = round(box.x * scale), round(box.y * scale)
+    x2, y2 = max(x + 1, round(box.x2 * scale)), max(y + 1, round(box.y2 * scale))
+    return Box(x, y, x2 - x, y2 - y).clipped(width, height)
+
+
+def paste_scaled_patch(bgr: np.ndarray, patch: np.ndarray, place: Box, scale: float) -> np.ndarray:
+    """paste_patch on an image scaled by `scale` from the one the patch is of: the patch is resized to fit."""
+    if scale == 1.0:
+        return paste_patch(bgr, patch, place)
+    if patch.shape[:2] != (place.height, place.width):
+        raise ValueError(f'a {patch.shape[1]}x{patch.shape[0]} patch does not fill its place {place}')
+    height, width = bgr.shape[:2]
+    target = scaled_box(place, scale, width, height)
+    if target is None:
+        return bgr.copy()
+    full = Box(round(place.x * scale), round(place.y * scale), 1, 1)
+    resized = cv2.resize(patch, (max(1, round(place.x2 * scale)) - full.x, max(1, round(place.y2 * scale)) - full.y),
+                         interpolation=cv2.INTER_AREA)
+    dx, dy = target.x - full.x, target.y - full.y  # what clipping cut off on the left and top
+    out = bgr.copy()
+    target.crop(out)[:] = resized[dy:dy + target.height, dx:dx + target.width]
+    return out
+
+
 def annotate(bgr: np.ndarray, box: Box | None, landmarks: Landmarks | None,
              polygons: Sequence[tuple[str, str, np.ndarray]], *, scores: Sequence[RegionScore] = (),
-             title: str = '', notes: Sequence[str] = (), banner: str = '') -> np.ndarray:
-    """A copy of the image with face box, landmarks, region outlines, a score panel and a prompt banner."""
+             title: str = '', notes: Sequence[str] = (), banner: str = '', scale: float = 1.0) -> np.ndarray:
+    """A copy of the image with face box, landmarks, region outlines, a score panel and a prompt banner.
+
+    The box, landmarks and polygons are in pixels of the whole camera image; `scale` is this image's size over
+    that one (a preview), and they are drawn scaled by it.
+    """
     out = bgr.copy()
+    if scale != 1.0:
+        height, width = out.shape[:2]
+        box = scaled_box(box, scale, width, height) if box is not None else None
+        if landmarks is not None:
+            landmarks = dataclasses.replace(landmarks, points=landmarks.points * np.float32(scale))
+        polygons = [(region, side, np.asarray(polygon, dtype=np.float64) * scale) for region, side, polygon in polygons]
     draw_regions(out, polygons)
     draw_face(out, box, landmarks)
     draw_scores(out, scores, title, notes)

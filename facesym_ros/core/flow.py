@@ -41,6 +41,8 @@ import numpy as np
 from facesym_ros.core.detection import TrackState
 from facesym_ros.core.frame import Frame
 from facesym_ros.core.geometry import Box, Landmarks
+from facesym_ros.core.identity import Appearance
+from facesym_ros.core.landmarks import MODELS
 from facesym_ros.core.regions import STABLE_POINTS, FaceAxes, RegionError, face_regions, region_masks
 from facesym_ros.core.settings import Settings, setting
 from facesym_ros.core.timebase import NS_PER_SECOND
@@ -89,10 +91,19 @@ class FlowSettings(Settings):
                                              'frame interval [Hz]', min=0.0, max=1000.0)
     remove_rigid_motion: bool = setting(False, 'Subtract the median flow vector of the crop before taking '
                                                'magnitudes (off: the paper)')
+    min_face_similarity: float = setting(0.4, 'A face whose grey thumbnail correlates less than this with the '
+                                              'trial\'s first face is another face: flagged face_changed (the '
+                                              'sample\'s smile keeps above 0.65)', min=-1.0, max=1.0)
+    max_face_colour_distance: float = setting(0.3, 'A face whose hue-saturation histogram is further than this '
+                                                   '(Bhattacharyya) from the trial\'s first face\'s is another '
+                                                   'face: flagged face_changed (the sample keeps below 0.16)',
+                                              min=0.0, max=1.0)
 
     def method(self, landmark_backend: str) -> str:
         """JSON of everything that shapes the per-frame motion; travels with every RegionMotion."""
-        return json.dumps({'landmark_backend': landmark_backend, **asdict(self)}, sort_keys=True)
+        model = MODELS.get(landmark_backend)
+        named = {} if model is None else {'landmark_model': model.model, 'landmark_licence': model.licence}
+        return json.dumps({'landmark_backend': landmark_backend, **named, **asdict(self)}, sort_keys=True)
 
 
 def farneback_magnitude(previous: np.ndarray, current: np.ndarray, config: FlowSettings) -> np.ndarray:
@@ -140,6 +151,8 @@ class RegionMotion:
     the resampled crop, for heat maps) is not part of the message.
     A frame with a face but no flow is an anchor (previous_stamp_ns 0) or the
     end of a pair that spans missing frames (previous_stamp_ns set: `gap`).
+    image_size is the whole source image's (0, 0: not known); face_changed says the face no longer looks like
+    the trial's first face (core.identity).
     """
 
     stamp_ns: int
@@ -158,6 +171,8 @@ class RegionMotion:
     faces_in_image: int
     method: str
     magnitude: np.ndarray | None = None
+    image_size: tuple[int, int] = (0, 0)
+    face_changed: bool = False
 
     @property
     def gap(self) -> bool:
@@ -182,6 +197,8 @@ class _Anchor:
     """(width, height) of the resampled crop the flow sees."""
     to_reference: float
     """Factor (float32) from the flow's pixels to reference pixels: reference / analysis inter-ocular (1: native)."""
+    image_size: tuple[int, int] = (0, 0)
+    """(width, height) of the whole image the anchor was cut from: no flow leads from an image of another size."""
 
     def resample(self, frame: Frame) -> np.ndarray:
         """The crop of a frame (or of its face patch) at the analysis scale."""
@@ -213,6 +230,8 @@ class RegionMotionEstimator:
         self._anchor: _Anchor | None = None
         self._previous: tuple[int, np.ndarray] | None = None
         self._intervals: deque[int] = deque(maxlen=64)
+        self._first_face: Appearance | None = None
+        """The trial's first face (since reset or reanchor): every later face is compared with it."""
 
     def set_landmark_backend(self, name: str) -> None:
         """Name the landmark model in the method string (the live graph learns it from the messages)."""
@@ -225,6 +244,7 @@ class RegionMotionEstimator:
         self._anchor = None
         self._previous = None
         self._intervals.clear()
+        self._first_face = None
 
     def _spans_gap(self, interval_ns: int) -> bool:
         """Whether a pair this far apart misses frames between (the first pair is taken as consecutive
@@ -242,6 +262,7 @@ class RegionMotionEstimator:
     def reanchor(self) -> None:
         """The next frame defines the regions anew (a trial starts with it); no flow leads into it."""
         self._anchor = None
+        self._first_face = None
 
     def update(self, frame: Frame, track_state: TrackState, box: Box | None, faces_in_image: int,
                landmarks: Landmarks | None) -> RegionMotion:
@@ -249,8 +270,11 @@ class RegionMotionEstimator:
         common = dict(
             stamp_ns=frame.stamp_ns, threshold_factor=_f32(self.config.threshold_factor),
             landmark_confidence=-1.0 if confidence is None else _f32(confidence),
-            track_state=track_state, faces_in_image=faces_in_image, method=self.method)
+            track_state=track_state, faces_in_image=faces_in_image, method=self.method,
+            image_size=(frame.width, frame.height))
         crop = box.clipped(frame.width, frame.height) if box is not None else None
+        if crop is not None and landmarks is not None:
+            common['face_changed'] = self._face_changed(frame, crop)
         if crop is None or landmarks is None:
             self._anchor = None
             self._previous = None
@@ -258,7 +282,8 @@ class RegionMotionEstimator:
                                crop_mean_magnitude=0.0, threshold=0.0, magnitude_scale=1.0, regions=(),
                                head_offset=(0.0, 0.0), **common)
 
-        if self._anchor is None or self._anchor.crop != crop or self._previous is None:
+        if (self._anchor is None or self._anchor.crop != crop or self._previous is None
+                or self._anchor.image_size != (frame.width, frame.height)):
             return self._start_anchor(frame, crop, landmarks, common)
 
         anchor = self._anchor
@@ -289,6 +314,15 @@ class RegionMotionEstimator:
             crop_mean_magnitude=mean, threshold=threshold, magnitude_scale=anchor.magnitude_scale,
             regions=sides, head_offset=self._head_offset(anchor, landmarks), magnitude=kept, **common)
 
+    def _face_changed(self, frame: Frame, crop: Box) -> bool:
+        """Whether the face in `crop` no longer looks like the trial's first face (which the first one sets)."""
+        seen = Appearance.of(frame.local(crop).crop(frame.bgr))
+        if self._first_face is None:
+            self._first_face = seen
+            return False
+        return not seen.same_face(self._first_face, self.config.min_face_similarity,
+                                  self.config.max_face_colour_distance)
+
     def _region_args(self) -> dict:
         cfg = self.config
         return {'forehead_height': cfg.forehead_height, 'eye_margin': cfg.eye_margin, 'mirrored': cfg.mirrored}
@@ -307,7 +341,7 @@ class RegionMotionEstimator:
                 to_reference = _f32(self.config.reference_interocular / self.config.analysis_interocular)
             anchor = _Anchor(crop=crop, axes=axes, stable_points=landmarks.points[list(STABLE_POINTS)],
                              regions=regions, masks=[], magnitude_scale=scale, size=size,
-                             to_reference=to_reference)
+                             to_reference=to_reference, image_size=(frame.width, frame.height))
             anchor.masks = anchor.masks_for(landmarks, regions)
         except RegionError:
             self._anchor = None

@@ -13,7 +13,12 @@ each pair's per-pixel motion. A score that cannot be computed (no pair with
 flow, or a region side with no pixels in the crop) is NaN and flagged, never
 a silent 1.0. A region that moved less than min_movement on both sides is
 flagged low_motion (its SS of about 1 says nothing), and a trial that lost
-more than allowed of its frames (min_frame_fraction) gets no score at all.
+more than allowed of its frames (min_frame_fraction) gets no score at all: of
+the trial's frames (those that came and those missing) at least that fraction
+must have come with the face, or every SS is null and flagged too_few_frames.
+One trial is one face in one image geometry: a frame of another image size
+(image_changed) or whose face no longer looks like the first (face_changed,
+core.identity) voids the whole score.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ class QualityFlag(enum.IntFlag):
     INCOMPLETE = 512
     SMALL_FACE = 1024
     LATE_ANCHOR = 2048
+    FACE_CHANGED = 4096
+    IMAGE_CHANGED = 8192
 
 
 NO_FLAGS = QualityFlag(0)
@@ -71,9 +78,9 @@ class ScoringSettings(Settings):
     max_face_upscale: float = setting(2.0, 'A face resampled by more than this to the reference scale (its '
                                            'eyes closer than reference_interocular / this) is flagged small_face: '
                                            'its motion is partly lost in its pixels', min=1.0, max=100.0)
-    min_frame_fraction: float = setting(0.5, 'Fewest of the trial\'s frames (scored / scored + missing) that give '
-                                             'a score; below it every SS is null and flagged too_few_frames',
-                                        min=0.0, max=1.0)
+    min_frame_fraction: float = setting(0.5, 'Fewest of the trial\'s frames (frames with the face / frames that '
+                                             'came + missing) that give a score; below it every SS is null and '
+                                             'flagged too_few_frames', min=0.0, max=1.0)
     max_uncovered: float = setting(1.0, 'A trial\'s final score is flagged incomplete, with the seconds its frames '
                                         'cover, when they begin this much after its start or end this much before '
                                         'its stop (two frame periods at least) [s]', min=0.0, max=3600.0)
@@ -262,11 +269,16 @@ class TrialAccumulator:
         self._head_motion = 0.0
         self._max_upscale = 1.0
         self._reference: tuple[float, float] | None = None
+        self._face_changed = 0
+        self._image_size: list[int] | None = None
+        self._other_size = 0
+        self._other_size_seen: list[int] | None = None
 
     _STATE_FIELDS = ('trial_id', 'frame_count', 'flow_pairs', 'first_stamp_ns', 'last_stamp_ns', '_intervals',
                      '_threshold_factor', '_no_face', '_low_confidence', '_multiple', '_box_changes',
                      '_head_motion')
-    _LATER_STATE_FIELDS = ('_gaps', '_max_upscale', '_late_anchors', '_face_before')
+    _LATER_STATE_FIELDS = ('_gaps', '_max_upscale', '_late_anchors', '_face_before', '_face_changed',
+                           '_image_size', '_other_size', '_other_size_seen')
     """Saved since the trial state file's version 2 began; a file without them keeps their start values."""
 
     def state(self) -> dict[str, Any]:
@@ -316,12 +328,24 @@ class TrialAccumulator:
         if (frame.flow_valid and self.flow_pairs == 0) or self._threshold_factor is None:
             self._threshold_factor = frame.threshold_factor
         self._gaps += frame.gap
+        self._face_changed += frame.face_changed
+        self._check_image_size(frame.image_size)
         if frame.flow_valid:
             self._max_upscale = max(self._max_upscale, frame.magnitude_scale)
             self.flow_pairs += 1
             for motion in frame.regions:
                 self._sides[(motion.region, motion.side)].add(motion.magnitude_sum, motion.pixel_count)
         self._track_quality(frame)
+
+    def _check_image_size(self, size: tuple[int, int]) -> None:
+        """One image geometry per trial: count the frames whose image size is not the first frame's."""
+        if not size[0] or not size[1]:
+            return  # a publisher that does not say it
+        if self._image_size is None:
+            self._image_size = [int(size[0]), int(size[1])]
+        elif list(size) != self._image_size:
+            self._other_size += 1
+            self._other_size_seen = [int(size[0]), int(size[1])]
 
     def _track_quality(self, frame: RegionMotion) -> None:
         if not frame.face_found:
@@ -350,7 +374,7 @@ class TrialAccumulator:
         empty = []
         still = []
         dropped = _dropped_frames(self._intervals, config.nominal_frame_rate)
-        enough = self.frame_count >= config.min_frame_fraction * (self.frame_count + dropped)
+        enough = self.frame_count - self._no_face >= config.min_frame_fraction * (self.frame_count + dropped)
         for name in REGION_NAMES:
             vs = {side: self._sides[(name, side)].value() for side in SIDE_NAMES}
             empty += [f'{name} {side}' for side, value in vs.items() if self.flow_pairs and math.isnan(value)]
@@ -383,8 +407,11 @@ class TrialAccumulator:
              f'head moved {head_motion:.2f} inter-ocular distances (limit {config.max_head_motion})'),
             (self.flow_pairs == 0, QualityFlag.TOO_FEW_FRAMES, 'no frame pair with optical flow: no score'),
             (self.flow_pairs > 0 and not enough, QualityFlag.TOO_FEW_FRAMES,
-             f'only {self.frame_count} of the trial\'s {self.frame_count + dropped} frames arrived (fewer than '
-             f'{config.min_frame_fraction:g} of them): no score'),
+             (f'only {self.frame_count} of the trial\'s {self.frame_count + dropped} frames arrived'
+              if not self._no_face else
+              f'only {self.frame_count - self._no_face} of the trial\'s {self.frame_count + dropped} frames had '
+              f'the face ({self._no_face} of the {self.frame_count} that came had none)')
+             + f' (fewer than {config.min_frame_fraction:g} of them): no score'),
             (self._multiple > 0, QualityFlag.MULTIPLE_FACES,
              f'{self._multiple} of {self.frame_count} frames showed several faces; the patient\'s was scored (the '
              'largest, of faces about as large the one nearest the centre, within patient_region if set)'),
@@ -398,6 +425,13 @@ class TrialAccumulator:
              'late anchor: the face box or the regions were set anew after the trial\'s first frame '
              f'({self._late_anchors} times; its start reached the graph late, or face_detector restarted): this '
              'score is not that of the recording; score the recording again'),
+            (self._face_changed > 0, QualityFlag.FACE_CHANGED,
+             f'another face? {self._face_changed} of {self.frame_count} frames did not look like the trial\'s '
+             'first face: no score of this trial means anything'),
+            (self._other_size > 0, QualityFlag.IMAGE_CHANGED,
+             f'image size changed: {self._other_size} of {self.frame_count} frames were '
+             f'{"x".join(map(str, self._other_size_seen or ()))}, the first '
+             f'{"x".join(map(str, self._image_size or ()))}: no score of this trial means anything'),
             (self.flow_pairs > 0 and bool(still_regions), QualityFlag.LOW_MOTION,
              f'low motion: {", ".join(still_regions)} moved less than {config.min_movement:g} on both sides; '
              'its symmetry says nothing (was the task done?)'),

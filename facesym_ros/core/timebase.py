@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 NS_PER_SECOND = 1_000_000_000
 
 
@@ -11,3 +13,26 @@ def seconds_to_ns(seconds: float) -> int:
 
 def ns_to_seconds(nanoseconds: int) -> float:
     return nanoseconds / NS_PER_SECOND
+
+
+class StampClock:
+    """A camera's time base as seen from another clock: which image stamp a clock time stands for.
+
+    Every frame heard gives one offset, (clock at its arrival - its stamp): the transport's delay plus the
+    difference between the two clocks, whatever it is (a camera on its own clock, hours or seconds ahead or
+    behind; a replay's /clock; a drift, which the window follows). The smallest offset of the last `window`
+    frames is the one with the least delay in it, so clock - that offset is at or after the stamp of every
+    frame that had arrived by then: a command stamped so takes effect at the frames that arrive after it.
+    Before any frame is heard the clock is taken as it is.
+    """
+
+    def __init__(self, window: int = 30) -> None:
+        self._offsets: deque[int] = deque(maxlen=window)
+
+    def heard(self, clock_ns: int, stamp_ns: int) -> None:
+        """A frame stamped stamp_ns arrived at clock_ns."""
+        self._offsets.append(clock_ns - stamp_ns)
+
+    def to_stamp(self, clock_ns: int) -> int:
+        """clock_ns in the time base of the image stamps."""
+        return clock_ns - min(self._offsets) if self._offsets else clock_ns

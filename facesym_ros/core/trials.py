@@ -27,7 +27,7 @@ import os
 import secrets
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import pairwise
@@ -46,7 +46,7 @@ from facesym_ros.core.scoring import (
     frame_period_of,
     score_frames,
 )
-from facesym_ros.core.timebase import ns_to_seconds, seconds_to_ns
+from facesym_ros.core.timebase import StampClock, ns_to_seconds, seconds_to_ns
 
 
 class ScoreKind(enum.IntEnum):
@@ -86,6 +86,53 @@ def frame_ahead_ns(stamps: Sequence[int]) -> int:
     (median interval), since the face detector may already be on the frame after the newest one heard of."""
     period = frame_period_of([later - earlier for earlier, later in pairwise(stamps)])
     return round(GAP_FACTOR * period) if period else 1
+
+
+def command_stamp_ns(clock_ns: int, stamp_clock: StampClock, stamps: Sequence[int],
+                     newest_ns: int | None = None) -> int:
+    """Where a command given 'now' (clock_ns, on any clock) takes effect, in the time base of the image stamps.
+
+    The clock is mapped onto the stamps by stamp_clock (the camera may keep a clock of its own), so the command
+    takes effect at the frames that arrive after it; and never before frame_ahead_ns past the newest frame heard
+    of (`stamps`, the recent ones in order, or newest_ns if later): a node may already be on the next one.
+    """
+    now = stamp_clock.to_stamp(clock_ns)
+    if not stamps:
+        return now
+    newest = stamps[-1] if newest_ns is None else max(stamps[-1], newest_ns)
+    return max(now, newest + frame_ahead_ns(stamps))
+
+
+def order_marks(marks: Iterable[TrialMark]) -> list[TrialMark]:
+    """Recorded trial marks (a bag's, maybe repeated) in the order a TrialController takes them.
+
+    Each mark once, in stamp order. A STOP is never before its own trial's START: one stamped earlier (a trial
+    stopped before it began, e.g. by Ctrl-C in the second between the START being sent and its taking effect)
+    is moved to the START's stamp. At one stamp, a STOP of a trial begun before it comes first (a trial stopped
+    where the next one starts); then the STARTs and RESETs in the order given (the order the scorer took them
+    in), each START followed by the STOP of its trial if that is at the same stamp: an empty trial closes
+    there, and never stays open over the frames after it.
+    """
+    unique = list(dict.fromkeys(marks))
+    starts = {mark.trial_id: (mark.stamp_ns, index) for index, mark in enumerate(unique)
+              if mark.event == TrialEventKind.START}
+
+    def placed(mark: TrialMark) -> TrialMark:
+        start = starts.get(mark.trial_id)
+        if mark.event == TrialEventKind.STOP and start is not None and mark.stamp_ns < start[0]:
+            return dataclasses.replace(mark, stamp_ns=start[0])
+        return mark
+
+    def key(item: tuple[int, TrialMark]) -> tuple[int, int, float]:
+        index, mark = item
+        if mark.event != TrialEventKind.STOP:
+            return mark.stamp_ns, 1, index
+        start = starts.get(mark.trial_id)
+        if start is not None and start[0] == mark.stamp_ns:
+            return mark.stamp_ns, 1, start[1] + 0.5
+        return mark.stamp_ns, 0, index
+
+    return [mark for _, mark in sorted(enumerate(placed(mark) for mark in unique), key=key)]
 
 
 class TrialError(RuntimeError):
@@ -300,9 +347,15 @@ class TrialController:
         return self._schedule(mark)
 
     def stop(self, stamp_ns: int) -> TrialMark:
+        """Stop the open trial at stamp_ns; at its start if that is later (never a STOP before its own START)."""
         if self._open_id is None:
             raise TrialError('no trial is running')
-        mark = TrialMark(int(stamp_ns), TrialEventKind.STOP, self._open_id)
+        started = [mark.stamp_ns for mark in self._pending
+                   if mark.event == TrialEventKind.START and mark.trial_id == self._open_id]
+        trial = self.scorer.trial if self.scorer is not None else None
+        if trial is not None and trial.trial_id == self._open_id:
+            started.append(trial.start_ns)
+        mark = TrialMark(max([int(stamp_ns), *started]), TrialEventKind.STOP, self._open_id)
         self._open_id = None
         return self._schedule(mark)
 

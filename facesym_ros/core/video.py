@@ -1,8 +1,15 @@
-"""Frames from video files and folders of images, with stamps from the frame rate."""
+"""Frames from video files and folders of images, with stamps from the frame rate.
+
+Frames in time order: a video's frames come in the order its decoder gives them (presentation order); a folder's
+in the order of the numbers in their names (frame_2 before frame_10, whatever the zero padding), by
+frame_order(). A folder whose names do not give one order (two name patterns, a name without a number, two
+names with the same numbers) is refused with a SourceError that names the files, never read in a guessed order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +25,44 @@ class SourceError(ValueError):
     """A video or image folder that cannot be read."""
 
 
+_NUMBER = re.compile(r'(\d+)')
+
+
+def _name_key(name: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """(the name's pattern: its text between numbers, the numbers), e.g. frame_010.png: (('frame_', '.png'), (10,))."""
+    parts = _NUMBER.split(name)
+    return tuple(parts[0::2]), tuple(int(number) for number in parts[1::2])
+
+
+def frame_order(names: Iterable[str]) -> list[str]:
+    """The file names of a folder of frames in time order: by the numbers in them, compared as numbers.
+
+    The names must share one pattern (the same text around the numbers: one recording) and every name must
+    carry a number, and no two the same numbers (frame_1 and frame_01): otherwise the order is not known and
+    SourceError says why, naming two of the files. A single frame needs no number.
+    """
+    names = list(names)
+    if len(names) < 2:
+        return names
+    keyed = sorted((_name_key(name), name) for name in names)
+    first_key, first = keyed[0]
+    for (key, name), (previous_key, previous) in zip(keyed[1:], keyed, strict=False):
+        if not key[1] or not previous_key[1]:
+            unnumbered = name if not key[1] else previous
+            raise SourceError(f'{unnumbered}: no frame number in the name, so its place in time is not known; '
+                              'name the frames with their numbers (frame_0.png, frame_1.png, ...)')
+        if key[0] != first_key[0]:
+            raise SourceError(f'{name} and {first}: frame names of two patterns in one folder (two recordings?); '
+                              'a folder must hold the frames of one recording, named alike')
+        if key == previous_key:
+            raise SourceError(f'{name} and {previous}: two frames with the same number, so their order is not '
+                              'known; keep one of them')
+    return [name for _key, name in keyed]
+
+
 @dataclass(frozen=True)
 class FrameSource:
-    """A video file or a folder of frames (sorted by file name)."""
+    """A video file or a folder of frames (in the order of the numbers in their names: frame_order)."""
 
     path: Path
     frame_rate: float
@@ -50,7 +92,8 @@ class FrameSource:
 
     @staticmethod
     def _image_files(folder: Path) -> list[Path]:
-        return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = {p.name: p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()}
+        return [files[name] for name in frame_order(files)]
 
     def stamp_ns(self, index: int) -> int:
         """Stamp of frame `index`: its time from the start of the source."""

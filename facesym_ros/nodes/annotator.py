@@ -1,14 +1,15 @@
 """annotator: an image for RViz with the face box, the 68 points, the six regions and the latest scores.
 
-Subscribes: image (sensor_msgs/Image, the camera's whole frame: the only node besides
-            face_detector that takes it), flow_heatmap (optical_flow's face patch with
-            the flow heat map, put back into the frame at FaceLandmarks.patch_box so that
-            the heat map shows under the drawing), landmarks (FaceLandmarks) and
+Subscribes: image (sensor_msgs/Image: the graph remaps it to face_detector's image_preview,
+            the camera frame scaled down for people, so that only face_detector takes the
+            whole frame; the whole frame works too), flow_heatmap (optical_flow's face patch
+            with the flow heat map, scaled to the image and put back at FaceLandmarks.patch_box
+            so that the heat map shows under the drawing), landmarks (FaceLandmarks) and
             region_motion (RegionMotion), paired by exact header stamp; score and
             score_running (SymmetryScore) for the score panel; prompt (TaskPrompt), the task a
             `facesym session` asks of the patient, drawn as a banner along the bottom edge.
-Publishes:  annotated (sensor_msgs/Image, bgr8) and annotated/compressed (sensor_msgs/CompressedImage,
-            JPEG, image_transport's naming), one per paired image on each while it has a
+Publishes:  annotated (sensor_msgs/Image, bgr8, the size of `image`) and annotated/compressed
+            (sensor_msgs/CompressedImage, JPEG, image_transport's naming), one per paired image on each while it has a
             subscriber: nothing is drawn or encoded for nobody; /diagnostics (rate and
             processing time of the paired frames, unpaired frames).
 """
@@ -21,7 +22,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from facesym_ros.clinic.session_record import PROMPT_TOPIC, banner_text
 from facesym_ros.config.node_settings import AnnotatorNodeSettings, NodeQueueSettings
-from facesym_ros.core.annotate import annotate, paste_patch
+from facesym_ros.core.annotate import annotate, paste_scaled_patch
 from facesym_ros.core.scoring import RegionScore
 from facesym_ros.msg import FaceLandmarks, RegionMotion, SymmetryScore, TaskPrompt
 from facesym_ros.ros.conversions import (
@@ -84,11 +85,13 @@ class AnnotatorNode(SettingsNode):
             return
         bgr = frame.bgr
         place = PatchPlace.from_msg(landmarks_msg)
+        # the image is a preview (or the whole frame): the results are in pixels of the whole camera image
+        scale = frame.width / place.image_size[0] if place.image_size[0] else 1.0
         if place.box is not None:  # else no face, and an empty heat map
             patch = self.frame_of(heatmap, place)
             if patch is None:
                 return
-            bgr = paste_patch(bgr, patch.bgr, place.box)
+            bgr = paste_scaled_patch(bgr, patch.bgr, place.box, scale)
         polygons = [(r.region, r.side, [(p.x, p.y) for p in r.polygon]) for r in motion.regions]
         scores, title, notes = (), 'no score yet', ()
         score = self._latest_score
@@ -99,7 +102,7 @@ class AnnotatorNode(SettingsNode):
         if not landmarks_msg.face_found:
             notes = ('no face', *notes)
         picture = annotate(bgr, msg_to_box(landmarks_msg.face_box), msg_to_landmarks(landmarks_msg), polygons,
-                           scores=scores, title=title, notes=notes, banner=self._banner(frame.stamp_ns))
+                           scores=scores, title=title, notes=notes, banner=self._banner(frame.stamp_ns), scale=scale)
         if raw:
             self._publisher.publish(bgr_to_image(picture, image.header))
         if compressed:

@@ -8,16 +8,28 @@ Publishes:  faces (facesym_ros/FaceDetections), one per image, also when no face
             the image around the face (FaceDetections.patch_box), all that landmark_detector
             and optical_flow need of it, so that only this node receives the whole frame;
             0x0 when no face is found;
+            image_preview (sensor_msgs/Image, bgr8, sensor-data QoS): the image scaled down to
+            preview_width for people (the annotator draws on it), published only while it has a
+            subscriber, so that no other node takes the whole frame through DDS; it is made on a
+            thread of its own, so the chain's callback only hands the frame over (a preview the
+            thread could not take before the next frame came is skipped, never the chain's);
             /diagnostics (rate, processing time, face present, model loaded: the cascade).
 """
 
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
-from facesym_ros.config.node_settings import NodeQueueSettings
+from facesym_ros.config.node_settings import NodeQueueSettings, PreviewSettings
+from facesym_ros.config.registry import PREVIEW_TOPIC
+from facesym_ros.core.annotate import preview_image
 from facesym_ros.core.detection import DetectorSettings, FaceTrack, FaceTracker, HaarFaceDetector, TrackState
 from facesym_ros.core.pipeline import face_patch_of
 from facesym_ros.core.trials import TrialController, TrialError
@@ -36,6 +48,52 @@ from facesym_ros.ros.node_base import (
 )
 
 
+class PreviewPublisher:
+    """image_preview, scaled and published on a thread of its own from the frames offered to it.
+
+    It holds one frame: one offered while the thread is still busy replaces the one waiting (counted in
+    `skipped`). Nothing is done while the topic has no subscriber.
+    """
+
+    def __init__(self, publisher: Any, width: Callable[[], int]) -> None:
+        self._publisher = publisher
+        self._width = width
+        self._pending: tuple[np.ndarray, Header] | None = None
+        self._condition = threading.Condition()
+        self._stopped = False
+        self.skipped = 0
+        self._thread = threading.Thread(target=self._run, name='facesym.preview', daemon=True)
+        self._thread.start()
+
+    def offer(self, bgr: np.ndarray, header: Header) -> None:
+        if self._publisher.get_subscription_count() == 0:
+            return
+        with self._condition:
+            if self._pending is not None:
+                self.skipped += 1
+            self._pending = (bgr, header)
+            self._condition.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while self._pending is None and not self._stopped:
+                    self._condition.wait()
+                if self._stopped:
+                    return
+                (bgr, header), self._pending = self._pending, None
+            try:
+                self._publisher.publish(bgr_to_image(preview_image(bgr, self._width()), header))
+            except Exception:  # the node is shutting down under it: rclpy's handles are gone
+                return
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopped = True
+            self._condition.notify()
+        self._thread.join(timeout=2.0)
+
+
 class FaceDetectorNode(SettingsNode):
     """Detects the patient's face once and keeps its box while the face stays in it (see core.detection)."""
 
@@ -47,6 +105,8 @@ class FaceDetectorNode(SettingsNode):
         depth = self.settings(NodeQueueSettings).queue_size
         self._publisher = self.create_publisher(FaceDetections, 'faces', pipeline_qos(depth))
         self._patch_publisher = self.create_publisher(Image, 'face_patch', image_qos(depth))
+        self._preview = PreviewPublisher(self.create_publisher(Image, PREVIEW_TOPIC, image_qos(depth)),
+                                         lambda: self.settings(PreviewSettings).preview_width)
         self.create_subscription(Image, 'image', self.timed(self._on_image), image_qos(depth))
         self.create_subscription(TrialEvent, 'trial_events', self._on_trial_event, latched_qos())
 
@@ -69,7 +129,11 @@ class FaceDetectorNode(SettingsNode):
 
     def diagnostic_values(self) -> list[tuple[str, str]]:
         return [(KEY_FACE, yes_no(self._face_present)), (KEY_MODEL, 'true'),
-                ('model', self._tracker.detector.name)]
+                ('model', self._tracker.detector.name), ('previews skipped', str(self._preview.skipped))]
+
+    def destroy_node(self) -> None:
+        self._preview.stop()
+        super().destroy_node()
 
     def _on_image(self, msg: Image) -> None:
         self._trials.before_frame(stamp_to_ns(msg.header.stamp))
@@ -87,6 +151,7 @@ class FaceDetectorNode(SettingsNode):
         self._patch_publisher.publish(bgr_to_image(patch.bgr, msg.header) if patch is not None
                                       else empty_image(msg.header))
         self._publisher.publish(track_to_msg(track, msg.header, self._tracker.detector.name, place))
+        self._preview.offer(frame.bgr, msg.header)  # after the chain's messages, on its own thread
         if track.state == TrackState.NO_FACE:
             self.get_logger().warning('no face in the image', throttle_duration_sec=WARN_PERIOD)
         elif track.faces_in_image > 1:

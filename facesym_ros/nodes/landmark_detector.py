@@ -14,7 +14,7 @@ import sys
 from sensor_msgs.msg import Image
 
 from facesym_ros.config.node_settings import NodeQueueSettings
-from facesym_ros.core.landmarks import LandmarkBackend
+from facesym_ros.core.landmarks import MODELS, LandmarkBackend
 from facesym_ros.core.landmarks.factory import LandmarkSettings, make_landmark_backend
 from facesym_ros.core.pipeline import predict_landmarks
 from facesym_ros.msg import FaceDetections, FaceLandmarks
@@ -55,6 +55,9 @@ class LandmarkDetectorNode(SettingsNode):
             self._loaded_config, self._backend = self._candidate
             self._candidate = None
             self.get_logger().info(f'landmark backend: {self._backend.name}')
+            notice = MODELS[self._backend.name].notice
+            if notice:
+                self.get_logger().warning(notice)
 
     def diagnostic_values(self) -> list[tuple[str, str]]:
         loaded = self._backend is not None

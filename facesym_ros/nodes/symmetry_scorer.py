@@ -1,7 +1,8 @@
 """symmetry_scorer: symmetry scores of trials (and, unattended, of a rolling window).
 
 Subscribes: region_motion (RegionMotion); faces (FaceDetections), only to learn the
-            stamps of the frames in the pipeline; trial_control (TrialEvent), to drive
+            stamps of the frames in the pipeline; camera_info (CameraInfo, optional), only
+            to learn the camera's clock; trial_control (TrialEvent), to drive
             trials by topic, e.g. the recorded trial_events of a bag being replayed.
 Publishes:  score (SymmetryScore, reliable + transient local): final trial scores;
             score_running (SymmetryScore): the running score of an open trial and,
@@ -12,18 +13,19 @@ Services:   start_trial, stop_trial, reset (std_srvs/Trigger), stamped in the im
             see image_time_ns.
 
 Trials hold frames by their image stamps. A service call is stamped with
-the node clock, which is the images' time base live (image_source and
-camera drivers stamp frames with the system clock). With use_sim_time the
-node clock is /clock, e.g. the log time of a bag being played, and the
-frames' stamps may differ from it (the recording latency, or a camera on a
-clock of its own). Then the scorer learns the offset as the smallest
-difference (clock at arrival - image stamp) over the last OFFSET_WINDOW
-faces and region_motion messages, and stamps the call with clock - offset: the trial
-starts (or stops) at the frames recorded after the call. Before the first
-frame arrives, the clock is used as it is. A command is never stamped before
+the node clock mapped onto the images' time base: the frames' stamps may
+differ from that clock by any amount (the transport's delay; a camera that
+stamps with a clock of its own, seconds or hours ahead or behind, or
+drifting; with use_sim_time, /clock of a bag being played). The scorer
+learns the offset as the smallest difference (clock at arrival - image stamp)
+over the last OFFSET_WINDOW camera_info, faces and region_motion messages
+(camera_info, where the camera publishes it, has the least delay in it), and
+stamps the call with clock - offset (core.timebase.StampClock): the trial
+starts (or stops) at the frames captured after the call, within that delay. Before the first frame
+arrives, the clock is used as it is. A command is never stamped before
 1.5 frame periods after the newest frame the scorer has heard of: the face
 detector may already be on the next one, and a command can take effect
-exactly only at frames no node has seen yet.
+exactly only at frames no node has seen yet (core.trials.command_stamp_ns).
 
 After a stop, the final score waits until every frame the face detector saw up
 to the stop has arrived as region motion, however far the chain lags; it is
@@ -47,12 +49,13 @@ from collections import deque
 
 from rclpy.clock import Clock, ClockType
 from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo
 from std_srvs.srv import Trigger
 
 from facesym_ros.config.files import state_directory
 from facesym_ros.config.node_settings import ScorerNodeSettings
 from facesym_ros.core.scoring import ScoreResult, ScoringSettings
-from facesym_ros.core.timebase import ns_to_seconds
+from facesym_ros.core.timebase import StampClock, ns_to_seconds
 from facesym_ros.core.trials import (
     ScoreKind,
     TrialController,
@@ -61,7 +64,7 @@ from facesym_ros.core.trials import (
     TrialMark,
     TrialScorer,
     TrialStateFile,
-    frame_ahead_ns,
+    command_stamp_ns,
 )
 from facesym_ros.msg import FaceDetections, RegionMotion, SymmetryScore, TrialEvent
 from facesym_ros.ros.conversions import mark_of, mark_to_msg, msg_to_motion, score_to_msg, stamp_to_ns
@@ -69,13 +72,14 @@ from facesym_ros.ros.node_base import (
     CONTROL_QUEUE_DEPTH,
     WARN_PERIOD,
     SettingsNode,
+    image_qos,
     latched_qos,
     pipeline_qos,
     spin_node,
 )
 
 OFFSET_WINDOW = 30
-"""faces and region_motion messages over which, with use_sim_time, the clock-to-image-stamp offset is taken."""
+"""camera_info, faces and region_motion messages over which the clock-to-image-stamp offset is taken."""
 
 
 def summary(result: ScoreResult) -> str:
@@ -100,7 +104,7 @@ class SymmetryScorerNode(SettingsNode):
         self._face_stamps: deque[int] = deque(maxlen=node.motion_queue_size)
         self._last_motion_ns = -1
         self._last_input_at = self._steady.now()
-        self._offsets_ns: deque[int] = deque(maxlen=OFFSET_WINDOW)
+        self._stamp_clock = StampClock(OFFSET_WINDOW)
         self._score_publisher = self.create_publisher(SymmetryScore, 'score', latched_qos())
         self._running_publisher = self.create_publisher(SymmetryScore, 'score_running',
                                                         pipeline_qos(CONTROL_QUEUE_DEPTH))
@@ -108,6 +112,9 @@ class SymmetryScorerNode(SettingsNode):
         self.create_subscription(RegionMotion, 'region_motion', self.timed(self._on_motion),
                                  pipeline_qos(node.motion_queue_size))
         self.create_subscription(FaceDetections, 'faces', self._on_faces, pipeline_qos(node.motion_queue_size))
+        # the camera's own small message per frame: its delay is the transport's only (optional: faces also give
+        # the offset, with the detector's time in it)
+        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, image_qos(OFFSET_WINDOW))
         self.create_subscription(TrialEvent, 'trial_control', self._on_control, pipeline_qos(CONTROL_QUEUE_DEPTH))
         self.create_service(Trigger, 'start_trial', self._start_service)
         self.create_service(Trigger, 'stop_trial', self._stop_service)
@@ -202,13 +209,8 @@ class SymmetryScorerNode(SettingsNode):
     def image_time_ns(self) -> int:
         """Now, in the time base of the image stamps (see the module's description), and past the frames the
         nodes may be processing: a command can take effect exactly only at frames no node has seen yet."""
-        now = self.get_clock().now().nanoseconds
-        if self._offsets_ns and self.get_parameter('use_sim_time').value:
-            now -= min(self._offsets_ns)
         stamps = list(self._face_stamps)[-OFFSET_WINDOW:]
-        if not stamps:
-            return now
-        return max(now, max(stamps[-1], self._last_motion_ns) + frame_ahead_ns(stamps))
+        return command_stamp_ns(self.get_clock().now().nanoseconds, self._stamp_clock, stamps, self._last_motion_ns)
 
     def _service(self, event: TrialEventKind, response: Trigger.Response) -> Trigger.Response:
         try:
@@ -243,7 +245,10 @@ class SymmetryScorerNode(SettingsNode):
     def _heard(self, stamp_ns: int) -> None:
         """A per-frame message arrived: the stream is alive, and its delay feeds the clock-to-stamp offset."""
         self._last_input_at = self._steady.now()
-        self._offsets_ns.append(self.get_clock().now().nanoseconds - stamp_ns)
+        self._stamp_clock.heard(self.get_clock().now().nanoseconds, stamp_ns)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._stamp_clock.heard(self.get_clock().now().nanoseconds, stamp_to_ns(msg.header.stamp))
 
     def _on_faces(self, msg: FaceDetections) -> None:
         # faces come straight from the detector: the offset with the least processing in it

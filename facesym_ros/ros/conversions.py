@@ -229,7 +229,8 @@ def motion_to_msg(motion: core_flow.RegionMotion, header: Header) -> RegionMotio
             polygon=[ImagePoint(x=float(x), y=float(y)) for x, y in side.polygon]) for side in motion.regions],
         head_offset_x=motion.head_offset[0], head_offset_y=motion.head_offset[1],
         landmark_confidence=motion.landmark_confidence, track_state=int(motion.track_state),
-        faces_in_image=motion.faces_in_image, method=motion.method)
+        faces_in_image=motion.faces_in_image, method=motion.method, image_width=motion.image_size[0],
+        image_height=motion.image_size[1], face_changed=motion.face_changed)
 
 
 def msg_to_motion(msg: RegionMotion, *, with_polygons: bool = True) -> core_flow.RegionMotion:
@@ -247,7 +248,8 @@ def msg_to_motion(msg: RegionMotion, *, with_polygons: bool = True) -> core_flow
         regions=tuple(core_flow.RegionSideMotion(r.region, r.side, r.magnitude_sum, int(r.pixel_count),
                                                  polygon(r.polygon)) for r in msg.regions),
         head_offset=(msg.head_offset_x, msg.head_offset_y), landmark_confidence=msg.landmark_confidence,
-        track_state=TrackState(msg.track_state), faces_in_image=int(msg.faces_in_image), method=msg.method)
+        track_state=TrackState(msg.track_state), faces_in_image=int(msg.faces_in_image), method=msg.method,
+        image_size=(int(msg.image_width), int(msg.image_height)), face_changed=bool(msg.face_changed))
 
 
 # -- scores -------------------------------------------------------------------------------------------------------

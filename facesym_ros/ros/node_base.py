@@ -102,7 +102,51 @@ def _descriptor(field: dataclasses.Field) -> ParameterDescriptor:
     return descriptor
 
 
-class SettingsNode(Node):
+def quiet_after_shutdown(callback: Callable[..., Any], context: Any) -> Callable[..., Any]:
+    """The callback, made quiet once `context` is shut down: what it raises then is dropped without a word.
+
+    SIGINT or SIGTERM shuts the context down from the signal handler while a callback may be halfway through a
+    frame; its next call into rcl (publish, get_subscription_count) raises "publisher's context is invalid",
+    which the executor logs as FATAL with a Python stack. After shutdown nothing the callback does can reach
+    anyone, so an exception then is the shutdown itself, not a fault. SIGINT raises KeyboardInterrupt inside
+    the callback that runs, before rclpy's own handler may have shut the context down: the callback shuts it
+    down itself (the executor loop then ends) and returns. While the context is up every other exception is
+    raised as before. The checks run only when the callback raises: nothing per frame.
+    """
+    @functools.wraps(callback)
+    def run(*args: Any) -> Any:
+        try:
+            return callback(*args)
+        except KeyboardInterrupt:  # SIGINT, raised wherever the callback was: the node is to stop
+            context.try_shutdown()
+            return None
+        except Exception:
+            if context.ok():
+                raise
+            return None
+
+    return run
+
+
+class QuietShutdownNode(Node):
+    """A node whose timer, subscription and service callbacks end quietly when the process shuts down (see
+    quiet_after_shutdown): Ctrl-C or SIGTERM with frames in flight prints no FATAL line and no stack."""
+
+    def create_subscription(self, msg_type: Any, topic: str, callback: Callable[..., Any], *args: Any,
+                            **kwargs: Any) -> Any:
+        return super().create_subscription(msg_type, topic, quiet_after_shutdown(callback, self.context), *args,
+                                           **kwargs)
+
+    def create_timer(self, timer_period_sec: float, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return super().create_timer(timer_period_sec, quiet_after_shutdown(callback, self.context), *args, **kwargs)
+
+    def create_service(self, srv_type: Any, srv_name: str, callback: Callable[..., Any], *args: Any,
+                       **kwargs: Any) -> Any:
+        return super().create_service(srv_type, srv_name, quiet_after_shutdown(callback, self.context), *args,
+                                      **kwargs)
+
+
+class SettingsNode(QuietShutdownNode):
     """A node whose parameters are the fields of the settings dataclasses its registry entry names."""
 
     def __init__(self, node_name: str, **kwargs: Any) -> None:

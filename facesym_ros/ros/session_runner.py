@@ -17,6 +17,13 @@ session_info topic when the session begins and when it ends, for the bag.
 Ctrl-C, or no frame for stall_seconds, ends the session early: a task that
 was running is stopped at once and scored as far as it came (interrupted),
 the tasks after it are not done, and the caller writes a partial report.
+
+A SessionControl (the console's) is the operator's hand on a session from
+another thread: its go() paces operator-paced tasks in place of Enter; stop()
+ends the session as Ctrl-C does; skip() leaves out the task shown (not done
+before its start, interrupted once it runs, and the session goes on); pause()
+holds the session before the next task's start (a running task always ends
+at its planned stop). Without one, the terminal paces and Ctrl-C stops.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -34,6 +42,7 @@ from pathlib import Path
 
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 from std_msgs.msg import Header, String
 
 from facesym_ros.clinic.protocol import Protocol, ProtocolTask
@@ -67,6 +76,59 @@ MOTION_QUEUE_DEPTH = 300  # region_motion waiting to be taken (as deep as the sc
 
 class SessionError(Exception):
     """The session cannot go on (no frames, the scorer refused); the message says why."""
+
+
+class OperatorStop(KeyboardInterrupt):
+    """The operator stopped the session from a SessionControl; ends it as Ctrl-C does, with this reason."""
+
+
+class _TaskSkippedError(Exception):
+    pass
+
+
+class _PausedError(Exception):
+    pass
+
+
+class SessionControl:
+    """The operator's hand on a running Session from another thread (see the module's description)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._goes = 0
+        self._skip = False
+        self._stop = ''
+        self.paused = False
+        self.waiting_for = ''  # 'start' or 'stop' while an operator-paced task waits for go()
+        self.runs: list[TaskRun] = []  # the session's tasks, as it runs them (set by Session)
+
+    def go(self) -> None:
+        with self._lock:
+            self._goes += 1
+
+    def skip(self) -> None:
+        with self._lock:
+            self._skip = True
+
+    def stop(self, reason: str = 'stopped by the operator (console)') -> None:
+        with self._lock:
+            self._stop = reason
+
+    def pause(self, paused: bool = True) -> None:
+        self.paused = paused
+
+    def _take(self, name: str):
+        with self._lock:
+            value = getattr(self, name)
+            setattr(self, name, type(value)())
+        return value
+
+    def take_go(self) -> bool:
+        with self._lock:
+            if self._goes:
+                self._goes -= 1
+                return True
+            return False
 
 
 @dataclass(frozen=True)
@@ -109,6 +171,10 @@ class SessionRunner(Node):
         self.events: list[TrialEvent] = []
         self.motions: list = []
         self.on_final: Callable[[SymmetryScore], None] | None = None
+        self.own_trials: set[str] = set()
+        """The trials this session started: the only ones whose scores and events are its own."""
+        self.session_start_ns: int | None = None
+        """The stamp of the session's first frame, once heard."""
         self._control = self.create_publisher(TrialEvent, 'trial_control', pipeline_qos(CONTROL_QUEUE_DEPTH))
         self._prompt = self.create_publisher(TaskPrompt, PROMPT_TOPIC, latched_qos(1))
         self._info = self.create_publisher(String, SESSION_INFO_TOPIC, latched_qos(1))
@@ -125,7 +191,8 @@ class SessionRunner(Node):
         self.motions.append(msg_to_motion(msg, with_polygons=False))
 
     def _on_score(self, msg: SymmetryScore) -> None:
-        if msg.kind == SymmetryScore.KIND_FINAL and msg.trial_id not in self.finals:
+        # the scorer's latched scores of trials before this session (another session's) are not its own
+        if msg.kind == SymmetryScore.KIND_FINAL and msg.trial_id in self.own_trials and msg.trial_id not in self.finals:
             self.finals[msg.trial_id] = msg
             if self.on_final is not None:
                 self.on_final(msg)
@@ -142,7 +209,22 @@ class SessionRunner(Node):
         return self.face_stamps[-1] + frame_ahead_ns(self.face_stamps)
 
     def command(self, mark: TrialMark) -> None:
+        if mark.event == TrialEventKind.START:
+            self.own_trials.add(mark.trial_id)
         self._control.publish(mark_to_msg(mark, ''))
+
+    def owns_event(self, data: bytes) -> bool:
+        """Whether a serialised TrialEvent is this session's: of a trial it started, or a RESET (by anyone)
+        stamped after its first frame. The scorer's latched events of earlier trials are not, so the session
+        bag never holds another session's trial, open or closed."""
+        event = deserialize_message(data, TrialEvent)
+        if event.event == TrialEvent.RESET:
+            return self.session_start_ns is not None and stamp_to_ns(event.header.stamp) >= self.session_start_ns
+        return event.trial_id in self.own_trials
+
+    def owns_score(self, data: bytes) -> bool:
+        """Whether a serialised SymmetryScore is of a trial this session started."""
+        return deserialize_message(data, SymmetryScore).trial_id in self.own_trials
 
     def prompt(self, state: int, run: TaskRun | None, number: int, count: int, instruction: str = '') -> None:
         task = run.task if run is not None else None
@@ -164,7 +246,7 @@ class Session:
     def __init__(self, runner: SessionRunner, executor: SingleThreadedExecutor, protocol: Protocol,
                  options: SessionOptions, *, say: Callable[[str], None] = print,
                  ready: Callable[[], bool] = lambda: True, on_connected: Callable[[], None] = lambda: None,
-                 tick: Callable[[], None] = lambda: None) -> None:
+                 tick: Callable[[], None] = lambda: None, control: SessionControl | None = None) -> None:
         self.runner = runner
         self.executor = executor
         self.protocol = protocol
@@ -174,6 +256,10 @@ class Session:
         self.on_connected = on_connected
         self.tick = tick  # called while waiting, e.g. to restart nodes of a graph the session brought up
         self.runs = [TaskRun(task) for task in protocol.tasks]
+        self.control = control
+        self._current: TaskRun | None = None  # the task a control's skip and pause act on
+        if control is not None:
+            control.runs = self.runs
 
     # -- waiting ------------------------------------------------------------------------------------------------
 
@@ -186,14 +272,34 @@ class Session:
             if frames and time.monotonic() - self.runner.last_frame_at > self.options.stall_seconds:
                 raise SessionError(f'no frame for {self.options.stall_seconds:g} s: the camera or the face '
                                          'detector stopped')
+            if self.control is not None:
+                self._check_control()
             self.tick()
             self.executor.spin_once(timeout_sec=0.02)
         return True
+
+    def _check_control(self) -> None:
+        reason = self.control._take('_stop')
+        if reason:
+            raise OperatorStop(reason)
+        run = self._current
+        if run is not None and self.control._take('_skip'):
+            raise _TaskSkippedError
+        if run is not None and self.control.paused and not run.started:
+            raise _PausedError
 
     def wait_until_image_time(self, stamp_ns: int) -> None:
         self.spin_until(lambda: self.runner.newest_ns() >= stamp_ns)
 
     def wait_for_enter(self, what: str) -> None:
+        if self.control is not None:
+            self.control.waiting_for = what
+            self.say(f'  press {what.capitalize()} on the console')
+            try:
+                self.spin_until(self.control.take_go)
+            finally:
+                self.control.waiting_for = ''
+            return
         if not sys.stdin.isatty():
             raise SessionError(f'{what} needs the operator to press Enter, and there is no terminal')
         self.say(f'  press Enter to {what}')
@@ -231,14 +337,16 @@ class Session:
             if not self.spin_until(lambda: bool(runner.face_stamps), self.options.graph_timeout, frames=False):
                 raise SessionError(f'no frame arrived on {runner.resolve_topic_name("faces")} within '
                                          f'{self.options.graph_timeout:g} s: is the camera running?')
-            anchor = runner.face_stamps[0]
+            anchor = runner.session_start_ns = runner.face_stamps[0]
             for number, run in enumerate(self.runs, start=1):
-                anchor = self._run_task(run, number, anchor)
+                anchor = self._controlled_task(run, number, anchor) if self.control else \
+                    self._run_task(run, number, anchor)
             self._wait_for_finals(self.options.final_timeout)
             record.status = COMPLETE
             runner.prompt(TaskPrompt.STATE_DONE, None, 0, len(self.runs), 'Session finished. Thank you.')
         except (KeyboardInterrupt, SessionError) as error:
-            reason = 'stopped by the operator (Ctrl-C)' if isinstance(error, KeyboardInterrupt) else str(error)
+            reason = str(error) if isinstance(error, (OperatorStop, SessionError)) else \
+                'stopped by the operator (Ctrl-C)'
             self._interrupt(reason)
         runner.publish_record()
         self.spin_until(lambda: False, 0.3, frames=False)  # the last record and prompt reach the recorder
@@ -253,6 +361,7 @@ class Session:
             runner.prompt(TaskPrompt.STATE_GET_READY, run, number, count)
             self.say(f'[{number}/{count}] {task.name}: "{task.instruction}" (operator-paced)')
             self.wait_for_enter('start')
+            self.wait_until_image_time(anchor)  # a go within COMMAND_MARGIN of the last stop: after that stop
             run.start_ns = runner.next_frame_ns()
         else:
             run.start_ns = max(anchor + seconds_to_ns(self.options.lead_in), runner.newest_ns() + margin)
@@ -279,6 +388,37 @@ class Session:
         run.stopped, run.status = True, DONE
         runner.record.task_status[task.name] = DONE
         return run.stop_ns
+
+    def _controlled_task(self, run: TaskRun, number: int, anchor: int) -> int:
+        """_run_task under a SessionControl: held while paused before its start, skipped on skip()."""
+        while True:
+            self._current = run
+            try:
+                return self._run_task(run, number, anchor)
+            except _PausedError:
+                self._current = None  # while held, only stop() acts
+                self.runner.prompt(TaskPrompt.STATE_GET_READY, None, number, len(self.runs), 'Paused. Relax.')
+                self.say(f'  paused before {run.task.name}')
+                self.spin_until(lambda: not self.control.paused)
+                anchor = self.runner.newest_ns()  # a whole lead-in again after the pause
+            except _TaskSkippedError:
+                return self._skip(run)
+            finally:
+                self._current = None
+
+    def _skip(self, run: TaskRun) -> int:
+        """Leave out a task: not done before its start; stopped now and interrupted once it ran."""
+        runner = self.runner
+        if run.started and not run.stopped:
+            run.stop_ns = max(run.start_ns, runner.next_frame_ns())
+            runner.command(TrialMark(run.stop_ns, TrialEventKind.STOP, run.trial_id))
+            run.stopped, run.status = True, TASK_INTERRUPTED
+            runner.record.task_status[run.task.name] = TASK_INTERRUPTED
+            self.say(f'  {run.task.name}: skipped by the operator, stopped and scored as far as it came')
+            return run.stop_ns
+        run.status = NOT_DONE
+        self.say(f'  {run.task.name}: skipped by the operator before its start')
+        return runner.newest_ns()
 
     def _wait_for_finals(self, timeout: float) -> list[str]:
         """Wait for the final score of every trial begun; the ids still without one."""
@@ -316,11 +456,13 @@ class LiveSessionResult:
 
 def run_live_session(record: SessionRecord, protocol: Protocol, options: SessionOptions, *, bag: Path | None,
                      storage: str = 'mcap', namespace: str = '', image_topic: str = IMAGE_TOPIC,
-                     graph: ProcessGraph | None = None, say: Callable[[str], None] = print) -> LiveSessionResult:
+                     graph: ProcessGraph | None = None, say: Callable[[str], None] = print,
+                     control: SessionControl | None = None) -> LiveSessionResult:
     """Run the session in this process (the runner and, with `bag`, the recorder); with `graph`, bring it up.
 
     SIGINT and SIGTERM end the session early (KeyboardInterrupt), never the process: the running task is stopped
-    and scored, the bag closed, and the caller gets what was done.
+    and scored, the bag closed, and the caller gets what was done. That holds when it runs in the main thread;
+    in another (the console's), `control` paces and stops it and the process keeps its own signal handlers.
     """
     import rclpy
     from rclpy.signals import SignalHandlerOptions
@@ -331,7 +473,8 @@ def run_live_session(record: SessionRecord, protocol: Protocol, options: Session
     def interrupt(signum, frame) -> None:
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     os.environ.update(dds_environment())
     context = rclpy.Context()
     rclpy.init(args=[], context=context, signal_handler_options=SignalHandlerOptions.NO)
@@ -355,7 +498,9 @@ def run_live_session(record: SessionRecord, protocol: Protocol, options: Session
             required.add(runner.resolve_topic_name(image_topic))
         if bag is not None:
             writer = create_writer(bag, storage)
-            recorder = BagRecorderNode(writer, topics, namespace=namespace, context=context)
+            # the session's own trial events and scores only: never the scorer's latched ones of earlier trials
+            recorder = BagRecorderNode(writer, topics, namespace=namespace, context=context,
+                                       keep={'trial_events': runner.owns_event, 'score': runner.owns_score})
             executor.add_node(recorder)
 
         def ready() -> bool:
@@ -376,7 +521,7 @@ def run_live_session(record: SessionRecord, protocol: Protocol, options: Session
                     raise SessionError(str(error)) from None
 
         session = Session(runner, executor, protocol, options, say=say, ready=ready, on_connected=start_source,
-                          tick=supervise)
+                          tick=supervise, control=control)
         outcome = session.run()
         if recorder is not None:
             drain_until = time.monotonic() + 0.5  # what the middleware holds goes into the bag

@@ -55,7 +55,8 @@ def samples() -> dict[str, object]:
                                       mean_magnitude=float(10 * k + j) / (1000 + k), polygon=polygon)
                      for k, r in enumerate(('forehead', 'eye', 'cheek')) for j, s in enumerate(('left', 'right'))],
             head_offset_x=0.015625, head_offset_y=-0.25, landmark_confidence=-1.0,
-            track_state=FaceDetections.STATE_TRACKED, faces_in_image=1, method='{"landmark_backend": "dlib"}'),
+            track_state=FaceDetections.STATE_TRACKED, faces_in_image=1, method='{"landmark_backend": "dlib"}',
+            image_width=640, image_height=360, face_changed=True),
         'region_score': RegionScore(region='eye', vs_left=0.0194, vs_right=0.0273, symmetry=0.97),
         'symmetry_score': SymmetryScore(
             header=HEADER, trial_id='trial-0007', task='smile', session_id='S-12', subject_id='P-0042',

@@ -7,12 +7,17 @@ from dataclasses import dataclass
 from facesym_ros.core.landmarks import LandmarkBackend
 from facesym_ros.core.settings import Settings, setting
 
+BACKENDS = ('dlib', 'mediapipe', 'san')
+
 
 @dataclass(frozen=True)
 class LandmarkSettings(Settings):
-    backend: str = setting('dlib', 'Landmark model: dlib (bundled weights, works offline) or san (the paper\'s '
-                                   'network; needs model_path)', choices=('dlib', 'san'))
-    model_path: str = setting('', 'Model file: empty for dlib\'s bundled model; a SAN checkpoint (.pth) for san')
+    backend: str = setting('dlib', 'Landmark model: dlib (bundled weights; not for commercial use), mediapipe '
+                                   '(MediaPipe Face Mesh mapped to the 68 points, Apache-2.0, installed at setup) '
+                                   'or san (the paper\'s network; needs model_path)',
+                           choices=BACKENDS)
+    model_path: str = setting('', 'Model file: empty for the installed model of mediapipe or dlib; a SAN '
+                                  'checkpoint (.pth) for san')
     device: str = setting('cpu', 'torch device for san, e.g. cpu or cuda:0')
 
     def __post_init__(self) -> None:
@@ -28,6 +33,10 @@ def make_landmark_backend(config: LandmarkSettings) -> LandmarkBackend:
         from facesym_ros.core.landmarks.san import SanLandmarkBackend
 
         return SanLandmarkBackend(config.model_path, device=config.device)
-    from facesym_ros.core.landmarks.dlib_backend import DlibLandmarkBackend
+    if config.backend == 'dlib':
+        from facesym_ros.core.landmarks.dlib_backend import DlibLandmarkBackend
 
-    return DlibLandmarkBackend(config.model_path or None)
+        return DlibLandmarkBackend(config.model_path or None)
+    from facesym_ros.core.landmarks.mediapipe_backend import MediaPipeLandmarkBackend
+
+    return MediaPipeLandmarkBackend(config.model_path or None)
