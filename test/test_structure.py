@@ -14,7 +14,7 @@ from facesym_ros.config.files import message_names
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / 'facesym_ros'
-LIBRARY = ('core', 'ros', 'bag', 'nodes', 'config', 'clinic')
+LIBRARY = ('core', 'ros', 'bag', 'nodes', 'config', 'clinic', 'archive')
 
 
 def imports_of(path: Path) -> set[str]:

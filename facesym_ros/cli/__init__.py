@@ -1,8 +1,8 @@
-"""The `facesym` command: score videos and bags, make synthetic asymmetry, run, record, check and view the ROS graph.
+"""The `facesym` command: score videos, bags and archives; make synthetic asymmetry; run, record, check, view the graph.
 
 Every command lives in a module of this package with an add_parsers(commands)
 that adds its sub-parsers, each with set_defaults(run=function). Library code
-(core/, ros/, bag/, nodes/, config/) never imports from here.
+(core/, ros/, bag/, nodes/, config/, clinic/, archive/) never imports from here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ('video', 'graph', 'bag', 'clinic', 'status', 'view', 'console', 'deploy')
+COMMAND_MODULES = ('video', 'graph', 'bag', 'clinic', 'status', 'view', 'console', 'deploy', 'archive')
 
 
 def build_parser() -> argparse.ArgumentParser:

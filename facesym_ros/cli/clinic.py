@@ -194,24 +194,24 @@ def _write_report(directory: str | Path, report, args: argparse.Namespace) -> Pa
 
 
 def session_command(args: argparse.Namespace) -> int:
-    from facesym_ros.clinic.report_html import build_session_report, load_previous
+    from facesym_ros.clinic.report_html import load_previous
 
     previous = [load_previous(path) for path in args.compare]
     output = Path(args.output)
     config = resolve_settings(args).pipeline
     if args.from_bag:
         from facesym_ros.clinic.protocol import load_protocol
-        from facesym_ros.clinic.session_bag import score_session_bag
+        from facesym_ros.clinic.session_bag import session_bag_report
 
         if args.subject or args.session or args.source:
             raise ValueError('--from-bag takes the subject, session and frames from the bag; '
                              'leave out --subject, --session and --source')
         protocol = load_protocol(args.protocol) if args.protocol else None
-        scored = score_session_bag(args.from_bag, config, protocol=protocol)
+        scored, report = session_bag_report(args.from_bag, config, protocol=protocol,
+                                            date=_iso_date(args.date) if args.date else None, previous=previous)
         for problem in scored.problems:
             print(f'facesym session: {problem}', file=sys.stderr)
-        info = scored.info(_iso_date(args.date) if args.date else None)
-        _write_report(output, build_session_report(scored.tasks, info, previous), args)
+        _write_report(output, report, args)
         return 0
     return _live_session(args, output, config, previous)
 

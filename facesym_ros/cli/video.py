@@ -11,7 +11,7 @@ import cv2
 from facesym_ros.cli.common import add_method_arguments, resolve_input, resolve_settings
 from facesym_ros.core.annotate import AnnotationWriter
 from facesym_ros.core.landmarks.factory import make_landmark_backend
-from facesym_ros.core.pipeline import score_sequence
+from facesym_ros.core.pipeline import score_video
 from facesym_ros.core.regions import SIDE_NAMES
 from facesym_ros.core.report import format_table, write_json
 from facesym_ros.core.synth import keep_motion_half
@@ -23,14 +23,19 @@ VIDEO_SUFFIXES = {'.mp4', '.avi', '.mov', '.mkv'}
 def score_command(args: argparse.Namespace) -> int:
     path = resolve_input(args)
     settings = resolve_settings(args)
-    source = FrameSource.open(path, args.frame_rate)
-    backend = make_landmark_backend(settings.pipeline.landmarks)
-    writer = AnnotationWriter(args.annotate, settings.heatmap_max) if args.annotate is not None else None
-    score = score_sequence(source.frames(), settings.pipeline, backend, trial_id=path.stem, on_frame=writer)
-    print(format_table(score, title=f'{path} ({source.frame_rate:g} fps, landmarks: {backend.name})'))
+    writers: list[AnnotationWriter] = []  # made at the first frame, so a bad input leaves no --annotate folder
+
+    def annotate(result) -> None:
+        if not writers:
+            writers.append(AnnotationWriter(args.annotate, settings.heatmap_max))
+        writers[0](result)
+
+    scored = score_video(path, settings.pipeline, args.frame_rate, on_frame=annotate if args.annotate else None)
+    score = scored.score
+    print(format_table(score, title=f'{path} ({scored.frame_rate:g} fps, landmarks: {scored.landmark_backend})'))
     if args.json:
         write_json(args.json, {**score.to_json_dict(), 'input': str(path)})
-    if writer is not None:
+    for writer in writers:
         writer.finish(score)
     return 0
 

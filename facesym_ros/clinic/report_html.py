@@ -44,7 +44,7 @@ from facesym_ros.clinic.session_score import (
 from facesym_ros.clinic.task_result import FacePicture, TaskResult
 from facesym_ros.core.flags import flags_of
 from facesym_ros.core.regions import REGION_NAMES, SIDE_NAMES
-from facesym_ros.core.report import write_json
+from facesym_ros.core.report import json_text
 
 REPORT_HTML = 'report.html'
 REPORT_JSON = 'report.json'
@@ -675,11 +675,15 @@ six regions (forehead, eye, cheek; patient's left and right).</p>
 """
 
 
+def session_report_files(report: SessionReport) -> dict[str, bytes]:
+    """The report's files by name, as write_session_report writes them (report.html, report.json)."""
+    return {REPORT_HTML: render_html(report).encode('utf-8'), REPORT_JSON: json_text(report.payload).encode('utf-8')}
+
+
 def write_session_report(directory: str | Path, report: SessionReport) -> Path:
     """DIR/report.html and DIR/report.json; returns the HTML's path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    page = directory / REPORT_HTML
-    page.write_text(render_html(report), encoding='utf-8')
-    write_json(directory / REPORT_JSON, report.payload)
-    return page
+    for name, data in session_report_files(report).items():
+        (directory / name).write_bytes(data)
+    return directory / REPORT_HTML

@@ -19,7 +19,7 @@ from pathlib import Path
 from facesym_ros.bag.score import recorded_marks, score_bag
 from facesym_ros.bag.storage import BagError, open_bag, typestore
 from facesym_ros.clinic.protocol import Protocol
-from facesym_ros.clinic.report_html import SessionInfo
+from facesym_ros.clinic.report_html import SessionInfo, SessionReport, build_session_report
 from facesym_ros.clinic.session_record import DONE, NOT_DONE, SESSION_INFO_TOPIC, SessionRecord
 from facesym_ros.clinic.task_result import TaskCollector, TaskResult
 from facesym_ros.core.pipeline import FrameResult, PipelineSettings
@@ -156,3 +156,11 @@ def score_session_bag(path: str | Path, config: PipelineSettings, *, protocol: P
         if task.name not in begun:
             record.task_status[task.name] = NOT_DONE
     return SessionBagScore(record, protocol, results, scores, problems)
+
+
+def session_bag_report(path: str | Path, config: PipelineSettings, *, protocol: Protocol | None = None,
+                       date: str | None = None, previous: Sequence[dict] = ()) -> tuple[SessionBagScore, SessionReport]:
+    """`facesym session --from-bag`: the session bag scored again and its report (date: the recorded one unless
+    given; previous: earlier sessions' report.json payloads, for the trend)."""
+    scored = score_session_bag(path, config, protocol=protocol)
+    return scored, build_session_report(scored.tasks, scored.info(date), previous)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from facesym_ros.core.detection import DetectorSettings, FaceTrack, FaceTracker, HaarFaceDetector, TrackState
@@ -23,6 +24,7 @@ from facesym_ros.core.geometry import Box, Landmarks
 from facesym_ros.core.landmarks import LandmarkBackend
 from facesym_ros.core.landmarks.factory import LandmarkSettings, make_landmark_backend
 from facesym_ros.core.scoring import ScoreResult, ScoringSettings, TrialAccumulator
+from facesym_ros.core.video import FrameSource
 
 STAGES = ('detection', 'landmarks', 'flow')
 T = TypeVar('T')
@@ -141,6 +143,25 @@ def score_sequence(frames: Iterable[Frame], config: PipelineSettings | None = No
             if on_frame is not None:
                 on_frame(result)
     return trial.result()
+
+
+@dataclass(frozen=True)
+class VideoScore:
+    """`facesym score` of one video file or folder of frames: its one trial, named after the file."""
+
+    score: ScoreResult
+    frame_rate: float
+    landmark_backend: str
+
+
+def score_video(path: str | Path, config: PipelineSettings, frame_rate: float | None = None,
+                on_frame: Callable[[FrameResult], None] | None = None) -> VideoScore:
+    """Score a video file or a folder of frames as one trial whose id is the file's stem (`facesym score`)."""
+    path = Path(path)
+    source = FrameSource.open(path, frame_rate)
+    backend = make_landmark_backend(config.landmarks)
+    score = score_sequence(source.frames(), config, backend, trial_id=path.stem, on_frame=on_frame)
+    return VideoScore(score, source.frame_rate, backend.name)
 
 
 def run_ahead(steps: Iterator[T], depth: int) -> Iterator[T]:

@@ -32,8 +32,13 @@ def format_table(result: ScoreResult, title: str = '') -> str:
     return '\n'.join(lines)
 
 
+def json_text(payload: dict) -> str:
+    """The JSON files' text: indented, no NaN (it is null in the payload)."""
+    return json.dumps(payload, indent=2, allow_nan=False) + '\n'
+
+
 def write_json(path: str | Path, payload: dict) -> None:
-    Path(path).write_text(json.dumps(payload, indent=2, allow_nan=False) + '\n')
+    Path(path).write_text(json_text(payload))
 
 
 def write_csv(path: str | Path, results: Sequence[ScoreResult]) -> None:
