@@ -61,11 +61,26 @@ def score_input(source: str, kind: str, config: PipelineSettings, method_hash: s
         return InputResult(source, kind, error=one_line(error))
 
 
+ONE_THREAD = 0
+"""read_ahead of every task: the archive's parallelism is across inputs, one input a core (a worker process of
+one thread each), so a task reads, observes and measures in one thread and OpenCV uses one thread. The scores are
+those of score-bag, facesym score and session --from-bag bit for bit (they are the same with and without the
+reading thread)."""
+
+
+def _one_thread() -> None:
+    import cv2
+
+    if cv2.getNumThreads() != 1:
+        cv2.setNumThreads(1)
+
+
 def _score(source: str, kind: str, config: PipelineSettings, method_hash: str) -> InputResult:
+    _one_thread()
     if kind == VIDEO:
         from facesym_ros.core.pipeline import score_video
 
-        scored = score_video(source, config)
+        scored = score_video(source, config, read_ahead=ONE_THREAD)
         result = InputResult(source, VIDEO)
         result.rows = score_rows(scored.score, result, method_hash)
         return result
@@ -75,7 +90,7 @@ def _score(source: str, kind: str, config: PipelineSettings, method_hash: str) -
         from facesym_ros.clinic.report_html import session_report_files
         from facesym_ros.clinic.session_bag import session_bag_report
 
-        scored, report = session_bag_report(source, config)
+        scored, report = session_bag_report(source, config, read_ahead=ONE_THREAD)
         result = InputResult(source, SESSION_BAG, problems=list(scored.problems),
                              files=session_report_files(report),
                              session=(scored.record.subject_id, scored.record.session_id))
@@ -86,7 +101,7 @@ def _score(source: str, kind: str, config: PipelineSettings, method_hash: str) -
     from facesym_ros.bag.storage import open_bag
 
     with open_bag(Path(source)) as bag:
-        report = score_bag(bag, config)
+        report = score_bag(bag, config, read_ahead=ONE_THREAD)
     result = InputResult(source, BAG, problems=list(report.problems))
     for score in report.scores:
         result.rows += score_rows(score, result, method_hash)

@@ -22,7 +22,7 @@ from facesym_ros.clinic.protocol import Protocol
 from facesym_ros.clinic.report_html import SessionInfo, SessionReport, build_session_report
 from facesym_ros.clinic.session_record import DONE, NOT_DONE, SESSION_INFO_TOPIC, SessionRecord
 from facesym_ros.clinic.task_result import TaskCollector, TaskResult
-from facesym_ros.core.pipeline import FrameResult, PipelineSettings
+from facesym_ros.core.pipeline import READ_AHEAD, FrameResult, PipelineSettings
 from facesym_ros.core.scoring import ScoreResult
 from facesym_ros.core.timebase import ns_to_seconds
 from facesym_ros.core.trials import TrialEventKind, TrialMark
@@ -100,8 +100,10 @@ def own_marks(marks: Sequence[TrialMark], session_id: str) -> list[TrialMark]:
 
 
 def score_session_bag(path: str | Path, config: PipelineSettings, *, protocol: Protocol | None = None,
-                      live_scores: Mapping[str, ScoreResult] | None = None) -> SessionBagScore:
-    """Each begun task's TaskResult; scored from the bag, or with the live score of its trial where one is given."""
+                      live_scores: Mapping[str, ScoreResult] | None = None,
+                      read_ahead: int = READ_AHEAD) -> SessionBagScore:
+    """Each begun task's TaskResult; scored from the bag, or with the live score of its trial where one is given
+    (read_ahead as in score_bag: the same scores either way)."""
     with open_bag(Path(path)) as bag:
         record = read_session_record(bag)
         protocol = protocol or record.protocol()
@@ -133,7 +135,7 @@ def score_session_bag(path: str | Path, config: PipelineSettings, *, protocol: P
                 if trial.start_ns <= stamp and (trial.stop_ns is None or stamp <= trial.stop_ns):
                     trial.collector.add(result)
 
-        report = score_bag(bag, config, use_markers=True, on_frame=collect, markers=marks)
+        report = score_bag(bag, config, use_markers=True, on_frame=collect, markers=marks, read_ahead=read_ahead)
         problems[:0] = report.problems
     scores = {score.trial_id: score for score in report.scores}
     results = []
@@ -159,8 +161,9 @@ def score_session_bag(path: str | Path, config: PipelineSettings, *, protocol: P
 
 
 def session_bag_report(path: str | Path, config: PipelineSettings, *, protocol: Protocol | None = None,
-                       date: str | None = None, previous: Sequence[dict] = ()) -> tuple[SessionBagScore, SessionReport]:
+                       date: str | None = None, previous: Sequence[dict] = (),
+                       read_ahead: int = READ_AHEAD) -> tuple[SessionBagScore, SessionReport]:
     """`facesym session --from-bag`: the session bag scored again and its report (date: the recorded one unless
     given; previous: earlier sessions' report.json payloads, for the trend)."""
-    scored = score_session_bag(path, config, protocol=protocol)
+    scored = score_session_bag(path, config, protocol=protocol, read_ahead=read_ahead)
     return scored, build_session_report(scored.tasks, scored.info(date), previous)

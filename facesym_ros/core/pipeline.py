@@ -155,12 +155,15 @@ class VideoScore:
 
 
 def score_video(path: str | Path, config: PipelineSettings, frame_rate: float | None = None,
-                on_frame: Callable[[FrameResult], None] | None = None) -> VideoScore:
-    """Score a video file or a folder of frames as one trial whose id is the file's stem (`facesym score`)."""
+                on_frame: Callable[[FrameResult], None] | None = None, *,
+                read_ahead: int = READ_AHEAD) -> VideoScore:
+    """Score a video file or a folder of frames as one trial whose id is the file's stem (`facesym score`;
+    read_ahead as in score_sequence: the same score either way)."""
     path = Path(path)
     source = FrameSource.open(path, frame_rate)
     backend = make_landmark_backend(config.landmarks)
-    score = score_sequence(source.frames(), config, backend, trial_id=path.stem, on_frame=on_frame)
+    score = score_sequence(source.frames(), config, backend, trial_id=path.stem, on_frame=on_frame,
+                           read_ahead=read_ahead)
     return VideoScore(score, source.frame_rate, backend.name)
 
 
