@@ -250,8 +250,8 @@ def test_a_camera_that_stops_ends_the_session_with_a_partial_report_and_status_2
 
 # -- 8. sessions one after another on one running graph ------------------------------------------------------------
 
-RATE = 5.0
-SHORT_PROTOCOL = '''tasks:
+OWN_RATE = 5.0
+OWN_PROTOCOL = '''tasks:
   - name: rest
     instruction: Relax your face and look at the camera.
     duration: 1.5
@@ -308,11 +308,11 @@ def test_sessions_after_an_interrupted_one_on_the_same_graph_own_their_trials(li
     params.write_text(default_params_file().read_text().replace('    loop: false', '    loop: true'))
     # 5 frames a second and no annotator: the chain keeps up on a loaded 2-core machine
     graph, client = live_graph(names=[name for name in NODE_NAMES if name != 'annotator'], params_file=params,
-                               overrides={'image_source': {'frame_rate': str(RATE)}})
+                               overrides={'image_source': {'frame_rate': str(OWN_RATE)}})
     graph.start()
     client.wait_for_graph(graph.specs)
     protocol = tmp_path / 'short.yaml'
-    protocol.write_text(SHORT_PROTOCOL)
+    protocol.write_text(OWN_PROTOCOL)
     runs = {}
     for session_id, moment in (('A', moments[0]), ('B', moments[1]), ('C', None)):
         status, lines, err = _session(protocol, tmp_path / session_id, session_id, moment)
@@ -345,10 +345,10 @@ def test_sessions_after_an_interrupted_one_on_the_same_graph_own_their_trials(li
             if not flags & {'incomplete', 'dropped_frames'}:
                 assert rescored[task['name']]['frames'] == task['score']['frames'], task['name']
         if moment is None:
-            assert all(abs(score['frames'] - 1.5 * RATE) <= 1 for score in rescored.values()), rescored
+            assert all(abs(score['frames'] - 1.5 * OWN_RATE) <= 1 for score in rescored.values()), rescored
         else:  # the interrupted task holds at most the frames up to Ctrl-C
             task, delay = moment
-            assert rescored[task]['frames'] <= max(0.0, delay - 1.0) * RATE + 2, rescored[task]
+            assert rescored[task]['frames'] <= max(0.0, delay - 1.0) * OWN_RATE + 2, rescored[task]
         out = tmp_path / f'{session_id}.json'
         assert facesym('score-bag', tmp_path / session_id / 'session_bag', '--json', out, '--quiet').returncode == 0
         assert {trial['trial_id'] for trial in json.loads(out.read_text())['trials']} == own
