@@ -75,10 +75,6 @@ FLAG_TEXTS: dict[QualityFlag, FlagText] = {text.flag: text for text in (
 )}
 
 
-def flag_text(flag: QualityFlag) -> FlagText:
-    return FLAG_TEXTS[flag]
-
-
 def flags_of(result: ScoreResult) -> list[FlagText]:
     """The texts of the flags a score raises, in the table's order."""
     return [text for flag, text in FLAG_TEXTS.items() if flag in result.quality.flags]
