@@ -631,6 +631,26 @@ def test_recorded_marks_in_any_order_give_each_trial_its_frames_and_close_it(tri
             assert result.quality.flags & QualityFlag.INCOMPLETE
 
 
+def test_a_trial_started_after_the_last_frame_closes_empty_and_flagged():
+    """A bag whose last START (and a STOP stamped before it) come after its last frame: the trial is not lost,
+    it closes with no frame, flagged incomplete, and the trials before it keep their frames (CI's case)."""
+    from facesym_ros.core.trials import order_marks
+
+    trials = [(8, 20), (25, 37), (42, 54), (59, 56)]
+    marks = [mark for index, (start, stop) in enumerate(trials) for mark in (
+        TrialMark(start * HALF, TrialEventKind.START, f't{index}'),
+        TrialMark(stop * HALF, TrialEventKind.STOP, f't{index}'))]
+    controller = TrialController(TrialScorer(ScoringSettings(), running_period=1e6))
+    for mark in order_marks(marks):
+        controller.command(mark)
+    results = run_marks(controller, 30)
+    assert sorted(results) == ['t0', 't1', 't2', 't3']
+    assert [results[f't{index}'].frame_count for index in range(4)] == [len(held) for held in
+                                                                       expected_frames(trials, 30)]
+    assert results['t3'].frame_count == 0
+    assert results['t3'].quality.flags & QualityFlag.INCOMPLETE
+
+
 @settings(max_examples=100, deadline=None)
 @given(trials=sessions())
 def test_live_commands_with_a_stop_at_or_before_the_start_close_the_trial_as_rescoring_does(trials):

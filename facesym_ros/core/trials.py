@@ -438,15 +438,14 @@ class TrialController:
         return finals
 
     def end_of_stream(self, unstopped_note: str = '') -> list[ScoreResult]:
-        """No frame follows: apply the STOP and RESET marks still scheduled (a START after the last frame would
-        hold no frame and is dropped), stop a trial left open at its last frame (noting unstopped_note), and
-        return its FINAL score."""
+        """No frame follows: apply the marks still scheduled (a trial started after the last frame closes
+        empty, flagged incomplete, so no recorded trial is lost), stop a trial left open at its last frame
+        (noting unstopped_note), and return the FINAL scores."""
         self._drop_held()
         pending, self._pending = self._pending, []
         finals: list[ScoreResult] = []
         for mark in pending:
-            if mark.event != TrialEventKind.START:
-                finals += self._apply(mark)
+            finals += self._apply(mark)
         self._open_id = None
         scorer = self.scorer
         if scorer is None or scorer.trial is None:
