@@ -7,11 +7,9 @@ import dataclasses
 import importlib.metadata
 import json
 import math
-import select
 import shutil
 import subprocess
 import sys
-import time
 
 import cv2
 import numpy as np
@@ -37,6 +35,7 @@ from facesym_ros.core.video import FrameSource
 from facesym_ros.ros.conversions import msg_to_score
 from facesym_ros.ros.graph_client import run_source_trial
 from helpers.bags import score_json
+from helpers.processes import LineReader
 
 SAMPLES = {'clip': SAMPLE_VIDEO, 'still': SAMPLE_STILL}
 EYE_BOUND, MOUTH_BOUND = 2.5, 3.5
@@ -246,22 +245,14 @@ def node_start_lines(backend: str, until: str, timeout: float = 60.0, linger: fl
     """landmark_detector's console lines from its start until `linger` seconds after one containing `until`."""
     process = subprocess.Popen([sys.executable, '-m', 'facesym_ros.nodes.landmark_detector', '--ros-args', '-p',
                                 f'backend:={backend}'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
+    reader = LineReader(process.stdout)
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([process.stdout], [], [], 0.2)
-            line = process.stdout.readline() if ready else ''
-            if ready and not line:
-                break
-            if line:
-                lines.append(line)
-                if until in line:
-                    deadline = min(deadline, time.monotonic() + linger)
+        if reader.wait_for(until, timeout) is not None:
+            reader.drain(linger)
     finally:
         process.terminate()
         process.wait(timeout=30)
-    return lines
+    return reader.lines
 
 
 @pytest.mark.parametrize('backend', ['dlib', 'mediapipe'])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import signal
 import struct
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 from facesym_ros.ros.foxglove_view import layout_json
+from helpers.processes import LineReader
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBPROTOCOLS = ['foxglove.sdk.v1', 'foxglove.websocket.v1']
@@ -30,14 +30,10 @@ def start_view() -> tuple[subprocess.Popen, int]:
     """`facesym view --port 0`, and the port it prints."""
     process = subprocess.Popen([sys.executable, '-m', 'facesym_ros.cli', 'view', '--port', '0'],
                                stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    deadline = time.monotonic() + 30
-    line = ''
-    while time.monotonic() < deadline and process.poll() is None:
-        if select.select([process.stderr], [], [], 0.5)[0]:
-            line = process.stderr.readline()
-            match = re.search(r'ws://127\.0\.0\.1:(\d+)', line)
-            if match:
-                return process, int(match.group(1))
+    line = LineReader(process.stderr).wait_for('ws://127.0.0.1:', timeout=30)
+    match = re.search(r'ws://127\.0\.0\.1:(\d+)', line or '')
+    if match:
+        return process, int(match.group(1))
     process.kill()
     raise AssertionError(f'facesym view did not start: {line!r}')
 
