@@ -34,6 +34,7 @@ class GraphClient(Node):
         self.motion_stamps: list[int] = []
         self.motion_received_at: list[float] = []
         self.trial_events: list[TrialEvent] = []
+        self.trial_start_ns: int | None = None  # the START stamp of the last start_trial
         self.on_score: Callable[[SymmetryScore], None] | None = None
         self.create_subscription(SymmetryScore, 'score', self._on_final, latched_qos())
         self.create_subscription(SymmetryScore, 'score_running', self._on_running, pipeline_qos(50))
@@ -90,7 +91,18 @@ class GraphClient(Node):
         self.motion_received_at.clear()
         known = len(self.trial_events)
         self._expect(self.trigger('start_trial'))
-        return self._event_after(known, TrialEvent.START, timeout).trial_id
+        event = self._event_after(known, TrialEvent.START, timeout)
+        self.trial_start_ns = stamp_to_ns(event.header.stamp)
+        return event.trial_id
+
+    def trial_frames_seen(self) -> int:
+        """Frames of region_motion heard that are stamped at or after the last start_trial's START.
+
+        A lagging chain still delivers frames stamped before the START after start_trial returns: counting
+        every frame heard since then overstates how much of the trial has been seen.
+        """
+        start = self.trial_start_ns
+        return 0 if start is None else sum(stamp >= start for stamp in self.motion_stamps)
 
     def stop_trial(self, timeout: float = 10.0, stamp_ns: int | None = None) -> str:
         """Stop the running trial now (stop_trial service), or at stamp_ns (a TrialEvent on trial_control: the
