@@ -55,6 +55,31 @@ def dds_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+RMEM_MAX = Path('/proc/sys/net/core/rmem_max')
+"""The kernel's cap on a socket's receive buffer (Linux)."""
+PROFILE_RECEIVE_BUFFER = 8 * 2**20
+"""The UDP receive buffer config/fastdds.xml asks for (receiveBufferSize)."""
+
+
+def udp_receive_limit(path: Path = RMEM_MAX) -> int | None:
+    """net.core.rmem_max in bytes; None where the system does not say (another OS, a sandbox)."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def receive_buffer_warning(frame_bytes: int, limit: int | None) -> str:
+    """What to tell a rig whose whole camera frame does not fit the UDP receive buffer ('' when it fits)."""
+    if limit is None or frame_bytes <= limit:
+        return ''
+    wanted = max(PROFILE_RECEIVE_BUFFER, 1 << (frame_bytes - 1).bit_length())
+    also = ' and receiveBufferSize in config/fastdds.xml' if wanted > PROFILE_RECEIVE_BUFFER else ''
+    return (f'a camera frame is {frame_bytes / 2**20:.1f} MiB, over net.core.rmem_max ({limit / 2**20:.1f} MiB): '
+            f'frames are lost whenever this node falls behind; set net.core.rmem_max{also} to at least {wanted} '
+            '(docs/deploy-ros2.md)')
+
+
 def state_directory(configured: str = '') -> Path:
     """Where nodes keep state across restarts: `configured`, else $ROS_HOME/facesym, else ~/.ros/facesym."""
     if configured:

@@ -27,6 +27,7 @@ import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from facesym_ros.config.files import receive_buffer_warning, udp_receive_limit
 from facesym_ros.config.node_settings import NodeQueueSettings, PreviewSettings
 from facesym_ros.config.registry import PREVIEW_TOPIC
 from facesym_ros.core.annotate import preview_image
@@ -102,6 +103,9 @@ class FaceDetectorNode(SettingsNode):
         self._tracker = FaceTracker(HaarFaceDetector(self.settings(DetectorSettings)))
         self._trials = TrialController(tracker=self._tracker)
         self._face_present: bool | None = None
+        self._receive_limit = udp_receive_limit()
+        self._buffer_warning = ''  # the camera's frames do not fit the UDP receive buffer (a 1080p rig)
+        self._frame_bytes = 0
         depth = self.settings(NodeQueueSettings).queue_size
         self._publisher = self.create_publisher(FaceDetections, 'faces', pipeline_qos(depth))
         self._patch_publisher = self.create_publisher(Image, 'face_patch', image_qos(depth))
@@ -131,12 +135,25 @@ class FaceDetectorNode(SettingsNode):
         return [(KEY_FACE, yes_no(self._face_present)), (KEY_MODEL, 'true'),
                 ('model', self._tracker.detector.name), ('previews skipped', str(self._preview.skipped))]
 
+    def diagnostic_warnings(self) -> list[str]:
+        return [self._buffer_warning] if self._buffer_warning else []
+
+    def _check_frame_size(self, frame_bytes: int) -> None:
+        """Once per frame size: say so when a whole frame cannot fit the kernel's UDP receive buffer."""
+        if frame_bytes == self._frame_bytes:
+            return
+        self._frame_bytes = frame_bytes
+        self._buffer_warning = receive_buffer_warning(frame_bytes, self._receive_limit)
+        if self._buffer_warning:
+            self.get_logger().warning(self._buffer_warning)
+
     def destroy_node(self) -> None:
         self._preview.stop()
         super().destroy_node()
 
     def _on_image(self, msg: Image) -> None:
         self._trials.before_frame(stamp_to_ns(msg.header.stamp))
+        self._check_frame_size(len(msg.data))
         frame = self.frame_of(msg)
         if frame is None:
             return
