@@ -101,7 +101,7 @@ OPTIONAL_NODES: tuple[NodeSpec, ...] = (
     NodeSpec('clinic_console', 'ClinicConsoleNode', (f'{PACKAGE}.config.node_settings:ConsoleSettings',),
              subscribes=('faces', 'region_motion', 'face_patch', 'prompt', 'score', 'score_running',
                          'annotated/compressed', 'image', 'trial_events'),
-             publishes=('trial_control', 'prompt', 'session_info'), remappings=(('image', 'image_raw'),),
+             publishes=('trial_control', 'prompt', 'session_info'), remappings=(('image', PREVIEW_TOPIC),),
              viewer_only=True),
 )
 """Nodes started only when asked for: the clinic console (operator and patient pages; runs sessions)."""

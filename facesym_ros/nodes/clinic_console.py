@@ -4,7 +4,8 @@ Subscribes: faces, region_motion and face_patch (the readiness check: face found
             head-motion rules, the light on the face), /diagnostics (every node of the graph up), prompt (the
             task the patient is asked for, by whoever runs the session), score and score_running (each
             task's running and final score), and, only while a page shows video, annotated/compressed
-            (the operator's video) and image (the patient's mirror picture, JPEG-encoded here).
+            (the operator's video) and image (the patient's mirror picture, JPEG-encoded here; the graph
+            remaps it to face_detector's image_preview, so the console takes no whole 1080p frame).
 Publishes:  trial_control, prompt and session_info, through the session runner of `facesym session`
             (facesym_ros/ros/session_runner.py) while a session it started runs.
 Serves:     the pages (facesym_ros/console/server.py) on host:port; sessions under output.
@@ -40,7 +41,9 @@ STREAM_CHECK = 0.1  # s between checks whether a page watches a video stream
 LIGHT_PERIOD = 0.5  # s between light measurements of the face patch
 PATIENT_WIDTH = 960  # px: the patient's picture is sent at most this wide
 PATIENT_QUALITY = 80
-PATIENT_RATE = 15.0  # Hz: the patient's mirror picture is encoded at most this often (the console's CPU)
+PATIENT_RATE = 15.0  # Hz: the patient's mirror picture is encoded this often (the console's CPU)
+PATIENT_PERIOD_NS = round(1e9 / PATIENT_RATE)
+STAMP_SLACK_NS = 2_000_000  # stamps are rounded: 2/30 s after a frame is "due", not 1 ns early
 MAX_SCORES = 200
 
 
@@ -76,7 +79,7 @@ class ClinicConsoleNode(SettingsNode):
         self.finals: dict[str, dict] = {}
         self.running: dict[str, dict] = {}
         self._light_at = 0.0
-        self._camera_at = 0.0
+        self._camera_due_ns: int | None = None  # stamp from which the next patient picture is taken
         self.annotated = VideoTap()
         self.camera = VideoTap()
         self.create_subscription(FaceDetections, 'faces', self._on_faces, pipeline_qos(60))
@@ -203,10 +206,15 @@ class ClinicConsoleNode(SettingsNode):
 
     def _on_camera(self, msg: Image) -> None:
         sink = self.camera.sink
-        now = time.monotonic()
-        if sink is None or self.camera.watchers <= 0 or now - self._camera_at < 1.0 / PATIENT_RATE:
+        if sink is None or self.camera.watchers <= 0:
             return
-        self._camera_at = now
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        due = self._camera_due_ns
+        if due is not None and due - 2 * PATIENT_PERIOD_NS <= stamp_ns < due - STAMP_SLACK_NS:
+            return  # too soon after the last picture, by the stamps (delivery jitter skips no extra frame)
+        # on schedule, PATIENT_RATE on average; after a gap, or stamps that went back (a replay), anew
+        on_time = due is not None and abs(stamp_ns - due) < PATIENT_PERIOD_NS
+        self._camera_due_ns = (due if on_time else stamp_ns) + PATIENT_PERIOD_NS
         try:
             bgr = image_to_bgr(msg)
         except ImageConversionError:
