@@ -161,4 +161,5 @@ class ConsoleSettings(Settings):
                              min=1.5, max=60.0)
     record: bool = setting(True, 'Record each session\'s bag (the report\'s heat maps and key frames come from it)')
     storage: str = setting('mcap', 'Session bag format', choices=('mcap', 'sqlite3'))
-    image_topic: str = setting('image_raw', 'The camera topic a session records and the patient page shows')
+    image_topic: str = setting('image_raw', 'The camera topic a session records (the patient page shows '
+                                            'face_detector\'s image_preview of it)')
