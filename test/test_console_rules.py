@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import pytest
@@ -92,3 +93,37 @@ def test_the_console_is_a_node_of_the_registry_started_only_when_asked_for():
     assert [spec.name for spec in select(f'face_detector,{CONSOLE_NODE}')] == ['face_detector', CONSOLE_NODE]
     assert any(line.startswith(f'facesym_{CONSOLE_NODE} = ') for line in console_scripts())
     assert settings_from(load_params_file(), ConsoleSettings) == ConsoleSettings()  # config/facesym.yaml has it
+
+
+# -- video for people: a rate by the images' stamps ---------------------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(camera_fps=st.sampled_from([10.0, 15.0, 24.0, 25.0, 29.97, 30.0, 50.0, 60.0]),
+       rate=st.sampled_from([10.0, 15.0, 20.0]), jitter_ms=st.floats(0.0, 1.0), start_s=st.floats(0.0, 1e6),
+       seconds=st.integers(4, 12))
+def test_the_rate_gate_passes_its_rate_of_a_faster_camera_and_every_frame_of_a_slower_one(camera_fps, rate,
+                                                                                         jitter_ms, start_s,
+                                                                                         seconds):
+    """A camera at any rate, its stamps rounded and jittered: the pages get `rate` frames a second (all of a
+    slower camera's), never two closer than the gate's period or the camera's, and a replay that starts again is
+    taken at once (the annotator's max_rate and the console's patient picture)."""
+    from facesym_ros.core.timebase import STAMP_SLACK_NS, RateGate
+
+    count = round(camera_fps * seconds)
+    base = round(start_s * 1e9)
+    stamps = [base + round(i * 1e9 / camera_fps + ((-1) ** i) * jitter_ms * 1e6) for i in range(count)]
+    gate = RateGate(rate)
+    taken = [stamp for stamp in stamps if gate.take(stamp)]
+    expected = min(rate, camera_fps) * seconds
+    assert abs(len(taken) - expected) <= 2, (len(taken), expected)
+    closest = min(1e9 / rate, 1e9 / camera_fps) - 2 * jitter_ms * 1e6 - STAMP_SLACK_NS
+    assert all(b - a >= closest for a, b in itertools.pairwise(taken))
+    again = [stamp for stamp in stamps[:5] if gate.take(stamp)]  # the replay restarted at its first stamp
+    assert again and again[0] == stamps[0]
+
+
+def test_a_rate_of_zero_takes_every_frame():
+    from facesym_ros.core.timebase import RateGate
+
+    gate = RateGate(0.0)
+    assert all(gate.take(stamp) for stamp in [5, 5, 4, 10**12, 0])

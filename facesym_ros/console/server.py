@@ -374,7 +374,7 @@ async def video_socket(request: web.Request) -> web.WebSocketResponse:
         raise web.HTTPNotFound()
     if not console.same_origin(request):
         raise web.HTTPForbidden(text='a WebSocket from another site')
-    socket = web.WebSocketResponse(heartbeat=10.0)
+    socket = web.WebSocketResponse(heartbeat=10.0, compress=False)  # JPEG: deflating it only costs CPU
     await socket.prepare(request)
     event = asyncio.Event()
     hub.clients.add(event)

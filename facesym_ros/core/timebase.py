@@ -36,3 +36,31 @@ class StampClock:
     def to_stamp(self, clock_ns: int) -> int:
         """clock_ns in the time base of the image stamps."""
         return clock_ns - min(self._offsets) if self._offsets else clock_ns
+
+
+STAMP_SLACK_NS = 2_000_000
+"""Stamps are rounded (1/30 s is no whole number of ns): a frame this much before it is due is on time."""
+
+
+class RateGate:
+    """Picks frames for people at `rate` a second on average, by their stamps, whatever the camera's rate.
+
+    A frame is taken when its stamp is due (within STAMP_SLACK_NS); the next is due one period later, so
+    a 30 fps camera gives every other frame at 15 and two of three at 20. Arrival jitter skips no extra
+    frame, since only stamps count. After a gap of over a period, or stamps that went back (a replay
+    restarted), the next frame is taken and the schedule starts anew. A rate of 0 takes every frame.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.period_ns = round(NS_PER_SECOND / rate) if rate > 0 else 0
+        self._due_ns: int | None = None
+
+    def take(self, stamp_ns: int) -> bool:
+        due = self._due_ns
+        if not self.period_ns:
+            return True
+        if due is not None and due - 2 * self.period_ns <= stamp_ns < due - STAMP_SLACK_NS:
+            return False
+        on_time = due is not None and abs(stamp_ns - due) < self.period_ns
+        self._due_ns = (due if on_time else stamp_ns) + self.period_ns
+        return True

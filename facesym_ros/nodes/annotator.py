@@ -10,8 +10,8 @@ Subscribes: image (sensor_msgs/Image: the graph remaps it to face_detector's ima
             `facesym session` asks of the patient, drawn as a banner along the bottom edge.
 Publishes:  annotated (sensor_msgs/Image, bgr8, the size of `image`) and annotated/compressed
             (sensor_msgs/CompressedImage, JPEG, image_transport's naming), one per paired image on each while it has a
-            subscriber: nothing is drawn or encoded for nobody; /diagnostics (rate and
-            processing time of the paired frames, unpaired frames).
+            subscriber, at most max_rate a second (by the stamps): nothing is drawn or encoded for nobody;
+            /diagnostics (rate and processing time of the paired frames, unpaired frames).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from facesym_ros.clinic.session_record import PROMPT_TOPIC, banner_text
 from facesym_ros.config.node_settings import AnnotatorNodeSettings, NodeQueueSettings
 from facesym_ros.core.annotate import annotate, paste_scaled_patch
 from facesym_ros.core.scoring import RegionScore
+from facesym_ros.core.timebase import RateGate
 from facesym_ros.msg import FaceLandmarks, RegionMotion, SymmetryScore, TaskPrompt
 from facesym_ros.ros.conversions import (
     PatchPlace,
@@ -52,6 +53,7 @@ class AnnotatorNode(SettingsNode):
         depth = self.settings(NodeQueueSettings).queue_size
         self._latest_score: SymmetryScore | None = None
         self._prompt: TaskPrompt | None = None
+        self._gate = RateGate(self.settings(AnnotatorNodeSettings).max_rate)
         self._publisher = self.create_publisher(Image, 'annotated', image_qos(depth))
         self._compressed_publisher = self.create_publisher(CompressedImage, 'annotated/compressed', image_qos(depth))
         self.subscribe_paired([(Image, 'image', image_qos(depth)), (Image, 'flow_heatmap', image_qos(depth)),
@@ -60,6 +62,10 @@ class AnnotatorNode(SettingsNode):
         self.create_subscription(SymmetryScore, 'score', self._on_score, latched_qos())
         self.create_subscription(SymmetryScore, 'score_running', self._on_score, pipeline_qos(CONTROL_QUEUE_DEPTH))
         self.create_subscription(TaskPrompt, PROMPT_TOPIC, self._on_prompt, latched_qos(1))
+
+    def settings_changed(self, previous: dict) -> None:
+        if previous[AnnotatorNodeSettings].max_rate != self.settings(AnnotatorNodeSettings).max_rate:
+            self._gate = RateGate(self.settings(AnnotatorNodeSettings).max_rate)
 
     def _on_prompt(self, msg: TaskPrompt) -> None:
         self._prompt = msg
@@ -78,7 +84,7 @@ class AnnotatorNode(SettingsNode):
     def _draw(self, image: Image, heatmap: Image, landmarks_msg: FaceLandmarks, motion: RegionMotion) -> None:
         raw = self._publisher.get_subscription_count() > 0
         compressed = self._compressed_publisher.get_subscription_count() > 0
-        if not (raw or compressed):
+        if not (raw or compressed) or not self._gate.take(stamp_to_ns(image.header.stamp)):
             return
         frame = self.frame_of(image)
         if frame is None:

@@ -32,18 +32,23 @@ from facesym_ros.config.registry import DIAGNOSTICS_TOPIC, NODE_NAMES
 from facesym_ros.console.readiness import Readiness
 from facesym_ros.core.flags import flags_of, void_reason
 from facesym_ros.core.scoring import ScoringSettings
-from facesym_ros.core.timebase import ns_to_seconds
+from facesym_ros.core.timebase import RateGate, ns_to_seconds
 from facesym_ros.msg import FaceDetections, RegionMotion, SymmetryScore, TaskPrompt
 from facesym_ros.ros.conversions import ImageConversionError, image_to_bgr, msg_to_score, stamp_to_ns
-from facesym_ros.ros.node_base import CONTROL_QUEUE_DEPTH, SettingsNode, image_qos, latched_qos, pipeline_qos
+from facesym_ros.ros.node_base import (
+    CONTROL_QUEUE_DEPTH,
+    SettingsNode,
+    events_executor,
+    image_qos,
+    latched_qos,
+    pipeline_qos,
+)
 
 STREAM_CHECK = 0.1  # s between checks whether a page watches a video stream
 LIGHT_PERIOD = 0.5  # s between light measurements of the face patch
 PATIENT_WIDTH = 960  # px: the patient's picture is sent at most this wide
 PATIENT_QUALITY = 80
-PATIENT_RATE = 15.0  # Hz: the patient's mirror picture is encoded this often (the console's CPU)
-PATIENT_PERIOD_NS = round(1e9 / PATIENT_RATE)
-STAMP_SLACK_NS = 2_000_000  # stamps are rounded: 2/30 s after a frame is "due", not 1 ns early
+VIDEO_RATE = 20.0  # Hz: frames a second of the patient's picture (the browser's CPU; the target is 15 or more)
 MAX_SCORES = 200
 
 
@@ -59,13 +64,22 @@ def score_json(msg: SymmetryScore) -> dict:
 
 
 class VideoTap:
-    """A subscription made only while a page watches: `watchers` is set by the server, `sink` gets the bytes."""
+    """A subscription made only while a page watches: `watchers` is set by the server, `sink` gets the bytes.
 
-    def __init__(self) -> None:
+    `gate` passes on `rate` frames a second (0: all), by the images' stamps: a page needs no more, and each
+    frame the browser decodes is CPU that the graph's nodes share on the rig PC.
+    """
+
+    def __init__(self, rate: float) -> None:
         self.watchers = 0
         self.sink: Callable[[bytes], None] | None = None
         self.subscription = None
         self.frames = 0
+        self.gate = RateGate(rate)
+
+    def live(self) -> Callable[[bytes], None] | None:
+        """The sink while a page watches, else None."""
+        return self.sink if self.watchers > 0 else None
 
 
 class ClinicConsoleNode(SettingsNode):
@@ -79,9 +93,8 @@ class ClinicConsoleNode(SettingsNode):
         self.finals: dict[str, dict] = {}
         self.running: dict[str, dict] = {}
         self._light_at = 0.0
-        self._camera_due_ns: int | None = None  # stamp from which the next patient picture is taken
-        self.annotated = VideoTap()
-        self.camera = VideoTap()
+        self.annotated = VideoTap(0.0)  # every frame: the annotator draws at most its max_rate a second
+        self.camera = VideoTap(VIDEO_RATE)
         self.create_subscription(FaceDetections, 'faces', self._on_faces, pipeline_qos(60))
         self.create_subscription(RegionMotion, 'region_motion', self._on_motion, pipeline_qos(60))
         self.create_subscription(Image, 'face_patch', self._on_patch, image_qos(2))
@@ -199,22 +212,15 @@ class ClinicConsoleNode(SettingsNode):
         return np.float64(ns_to_seconds(stamp_to_ns(msg.header.stamp))).tobytes() + jpeg
 
     def _on_jpeg(self, msg: CompressedImage) -> None:
-        sink = self.annotated.sink
-        if sink is not None and self.annotated.watchers > 0:
+        sink = self.annotated.live()
+        if sink is not None and self.annotated.gate.take(stamp_to_ns(msg.header.stamp)):
             self.annotated.frames += 1
             sink(self._framed(msg, bytes(msg.data)))
 
     def _on_camera(self, msg: Image) -> None:
-        sink = self.camera.sink
-        if sink is None or self.camera.watchers <= 0:
+        sink = self.camera.live()
+        if sink is None or not self.camera.gate.take(stamp_to_ns(msg.header.stamp)):
             return
-        stamp_ns = stamp_to_ns(msg.header.stamp)
-        due = self._camera_due_ns
-        if due is not None and due - 2 * PATIENT_PERIOD_NS <= stamp_ns < due - STAMP_SLACK_NS:
-            return  # too soon after the last picture, by the stamps (delivery jitter skips no extra frame)
-        # on schedule, PATIENT_RATE on average; after a gap, or stamps that went back (a replay), anew
-        on_time = due is not None and abs(stamp_ns - due) < PATIENT_PERIOD_NS
-        self._camera_due_ns = (due if on_time else stamp_ns) + PATIENT_PERIOD_NS
         try:
             bgr = image_to_bgr(msg)
         except ImageConversionError:
@@ -243,7 +249,6 @@ def serve(cli_args: list[str] | None = None, graph_factory: Callable[[Path], obj
     partial report), then the console exits.
     """
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
     from facesym_ros.config.files import dds_environment
@@ -266,7 +271,7 @@ def serve(cli_args: list[str] | None = None, graph_factory: Callable[[Path], obj
             lead_in=settings.lead_in, record=settings.record, storage=settings.storage,
             namespace=node.get_namespace().strip('/'), image_topic=settings.image_topic, pipeline=pipeline),
             graph_factory)
-        executor = SingleThreadedExecutor(context=context)
+        executor = events_executor(context)
         executor.add_node(node)
         spinner = threading.Thread(target=_spin, args=(executor, context), name='facesym-console-ros', daemon=True)
         spinner.start()
