@@ -50,6 +50,11 @@ class ExecutorSettings(Settings):
                                       'which rebuilds a wait set for every message); nodes composed in one '
                                       'process (bringup --composed) share a MultiThreadedExecutor instead',
                             choices=('events', 'single_threaded'), read_only=True)
+    opencv_threads: int = setting(1, 'OpenCV worker threads in the node\'s process: the graph\'s nodes already '
+                                     'run side by side, and more threads a process contend for the cores of a '
+                                     'small rig PC (on 2 cores the chain fell behind a 30 fps camera with '
+                                     'OpenCV\'s default, docs/benchmarks.md); 0 is OpenCV\'s default, one a '
+                                     'core', min=0, max=256, read_only=True)
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,9 @@ class PreviewSettings(Settings):
 @dataclass(frozen=True)
 class AnnotatorNodeSettings(Settings):
     jpeg_quality: int = setting(90, 'JPEG quality of annotated/compressed', min=1, max=100)
+    max_rate: float = setting(20.0, 'Most annotated images a second, picked by the images\' stamps: they are '
+                                    'for people, and each costs the drawing and its JPEG; 0 draws every paired '
+                                    'frame [Hz]', min=0.0, max=1000.0)
 
 
 @dataclass(frozen=True)

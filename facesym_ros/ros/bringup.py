@@ -256,6 +256,9 @@ def run_composed(specs: Sequence[NodeSpec], params_file: Path, options: GraphOpt
     import rclpy
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
+    from facesym_ros.config.node_settings import ExecutorSettings
+    from facesym_ros.ros.node_base import use_opencv_threads
+
     os.environ.update(dds_environment())
     rclpy.init()
     nodes = []
@@ -263,6 +266,8 @@ def run_composed(specs: Sequence[NodeSpec], params_file: Path, options: GraphOpt
         for spec in specs:
             args = ros_arguments(spec, params_file, options, (overrides or {}).get(spec.name))
             nodes.append(spec.node_class()(cli_args=args))
+        if nodes:  # one process: the largest of the nodes' opencv_threads
+            use_opencv_threads(max(node.settings(ExecutorSettings).opencv_threads for node in nodes))
         executor = MultiThreadedExecutor(num_threads=max(2, len(nodes)))
         for node in nodes:
             executor.add_node(node)
