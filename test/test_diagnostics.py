@@ -16,7 +16,9 @@ from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import ImageMarker
 
+from facesym_ros.config.files import receive_buffer_warning, udp_receive_limit
 from facesym_ros.config.registry import DIAGNOSTICS_TOPIC, NODE_NAMES, camera_subscribers, node
+from facesym_ros.nodes.face_detector import KEY_RECEIVE_BUFFER
 from facesym_ros.ros.conversions import stamp_to_ns
 from facesym_ros.ros.markers import MARKERS_PER_FRAME, REGION_ORDER
 from facesym_ros.ros.node_base import (
@@ -93,6 +95,9 @@ def test_every_node_reports_its_health_and_facesym_status_prints_each(live_graph
         assert (KEY_FACE in values) == (name in FACE_NODES), name
         assert (values.get(KEY_MODEL) == 'true') == (name in MODEL_NODES), name
     assert 5.0 < diagnostics.rate('image_source') < 15.0  # 10 Hz
+    # the sample's frame against this machine's net.core.rmem_max: 'ok', or what to set
+    expected = receive_buffer_warning(SAMPLE_SHAPE[0] * SAMPLE_SHAPE[1] * SAMPLE_SHAPE[2], udp_receive_limit())
+    assert diagnostics.values('face_detector')[KEY_RECEIVE_BUFFER] == (expected or 'ok')
 
     result = facesym_status()
     lines = status_lines(result.stdout)

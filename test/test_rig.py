@@ -338,21 +338,21 @@ def test_package_xml_names_the_runtime_dependencies_and_the_pip_only_ones_are_pi
         assert normal.get(name.lower()) == version, line
 
 
-# -- a 1080p camera: a whole frame must fit the kernel's UDP receive buffer ---------------------------------------
+# -- a 1080p camera: two whole frames must fit the kernel's UDP receive buffer ---------------------------------------
 
 @settings(max_examples=200, deadline=None)
 @given(frame_bytes=st.integers(1, 200 * 2**20), limit=st.one_of(st.none(), st.integers(2**16, 64 * 2**20)))
-def test_a_frame_over_rmem_max_is_named_with_a_limit_that_holds_it(frame_bytes, limit):
-    """face_detector says (log line and a WARN on /diagnostics) when its camera's frame cannot fit the receive
-    buffer; the value it asks for holds the frame and is at least the 8 MiB the Fast DDS profile asks for."""
+def test_two_frames_over_rmem_max_are_named_with_a_limit_that_holds_them(frame_bytes, limit):
+    """face_detector says (a log line, and `receive buffer` on /diagnostics) when two of its camera's frames
+    cannot fit the receive buffer; the value it asks for holds two, and is at least the profile's 16 MiB."""
     from facesym_ros.config.files import PROFILE_RECEIVE_BUFFER, receive_buffer_warning
 
     text = receive_buffer_warning(frame_bytes, limit)
-    assert bool(text) == (limit is not None and frame_bytes > limit)
+    assert bool(text) == (limit is not None and 2 * frame_bytes > limit)
     if text:
         wanted = int(text.split('to at least ')[1].split()[0])
-        assert wanted >= max(frame_bytes, PROFILE_RECEIVE_BUFFER)
-        assert wanted < max(2 * frame_bytes, PROFILE_RECEIVE_BUFFER + 1)
+        assert wanted >= max(2 * frame_bytes, PROFILE_RECEIVE_BUFFER)
+        assert wanted < max(4 * frame_bytes, PROFILE_RECEIVE_BUFFER + 1)
         assert ('config/fastdds.xml' in text) == (wanted > PROFILE_RECEIVE_BUFFER)
 
 
@@ -364,6 +364,8 @@ def test_rmem_max_is_read_from_the_kernel_and_unknown_where_it_cannot_be(tmp_pat
     assert udp_receive_limit(tmp_path / 'missing') is None
     (tmp_path / 'junk').write_text('')
     assert udp_receive_limit(tmp_path / 'junk') is None
-    assert receive_buffer_warning(1920 * 1080 * 3, 4194304).startswith('a camera frame is 5.9 MiB, over')
+    assert receive_buffer_warning(1920 * 1080 * 3, 8388608).startswith('two camera frames of 5.9 MiB do not fit')
+    assert receive_buffer_warning(1920 * 1080 * 3, 16777216) == ''
+    assert 'fastdds.xml' in receive_buffer_warning(3840 * 2160 * 3, 16777216)
     if RMEM_MAX.exists():
         assert udp_receive_limit() == int(RMEM_MAX.read_text())

@@ -57,7 +57,7 @@ def dds_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 RMEM_MAX = Path('/proc/sys/net/core/rmem_max')
 """The kernel's cap on a socket's receive buffer (Linux)."""
-PROFILE_RECEIVE_BUFFER = 8 * 2**20
+PROFILE_RECEIVE_BUFFER = 16 * 2**20
 """The UDP receive buffer config/fastdds.xml asks for (receiveBufferSize)."""
 
 
@@ -70,14 +70,18 @@ def udp_receive_limit(path: Path = RMEM_MAX) -> int | None:
 
 
 def receive_buffer_warning(frame_bytes: int, limit: int | None) -> str:
-    """What to tell a rig whose whole camera frame does not fit the UDP receive buffer ('' when it fits)."""
-    if limit is None or frame_bytes <= limit:
+    """What to tell a rig whose UDP receive buffer cannot hold two of its camera's frames ('' when it can).
+
+    With room for one, a frame that comes while the reader still drains the one before is lost (a few in 200
+    at 1080p with 8 MiB; none with 16 MiB: docs/benchmarks.md).
+    """
+    if limit is None or 2 * frame_bytes <= limit:
         return ''
-    wanted = max(PROFILE_RECEIVE_BUFFER, 1 << (frame_bytes - 1).bit_length())
+    wanted = max(PROFILE_RECEIVE_BUFFER, 1 << (2 * frame_bytes - 1).bit_length())
     also = ' and receiveBufferSize in config/fastdds.xml' if wanted > PROFILE_RECEIVE_BUFFER else ''
-    return (f'a camera frame is {frame_bytes / 2**20:.1f} MiB, over net.core.rmem_max ({limit / 2**20:.1f} MiB): '
-            f'frames are lost whenever this node falls behind; set net.core.rmem_max{also} to at least {wanted} '
-            '(docs/deploy-ros2.md)')
+    return (f'two camera frames of {frame_bytes / 2**20:.1f} MiB do not fit net.core.rmem_max '
+            f'({limit / 2**20:.1f} MiB): frames are lost whenever this node falls behind; set '
+            f'net.core.rmem_max{also} to at least {wanted} (docs/deploy-ros2.md)')
 
 
 def state_directory(configured: str = '') -> Path:

@@ -95,6 +95,8 @@ class PreviewPublisher:
         self._thread.join(timeout=2.0)
 
 
+KEY_RECEIVE_BUFFER = 'receive buffer'  # 'ok', or what to set when two camera frames do not fit it
+
 class FaceDetectorNode(SettingsNode):
     """Detects the patient's face once and keeps its box while the face stays in it (see core.detection)."""
 
@@ -104,7 +106,7 @@ class FaceDetectorNode(SettingsNode):
         self._trials = TrialController(tracker=self._tracker)
         self._face_present: bool | None = None
         self._receive_limit = udp_receive_limit()
-        self._buffer_warning = ''  # the camera's frames do not fit the UDP receive buffer (a 1080p rig)
+        self._buffer_warning = ''  # two camera frames do not fit the UDP receive buffer (a 1080p rig)
         self._frame_bytes = 0
         depth = self.settings(NodeQueueSettings).queue_size
         self._publisher = self.create_publisher(FaceDetections, 'faces', pipeline_qos(depth))
@@ -133,13 +135,11 @@ class FaceDetectorNode(SettingsNode):
 
     def diagnostic_values(self) -> list[tuple[str, str]]:
         return [(KEY_FACE, yes_no(self._face_present)), (KEY_MODEL, 'true'),
-                ('model', self._tracker.detector.name), ('previews skipped', str(self._preview.skipped))]
-
-    def diagnostic_warnings(self) -> list[str]:
-        return [self._buffer_warning] if self._buffer_warning else []
+                ('model', self._tracker.detector.name), ('previews skipped', str(self._preview.skipped)),
+                (KEY_RECEIVE_BUFFER, self._buffer_warning or 'ok')]
 
     def _check_frame_size(self, frame_bytes: int) -> None:
-        """Once per frame size: say so when a whole frame cannot fit the kernel's UDP receive buffer."""
+        """Once per frame size: say so when two whole frames cannot fit the kernel's UDP receive buffer."""
         if frame_bytes == self._frame_bytes:
             return
         self._frame_bytes = frame_bytes

@@ -234,10 +234,6 @@ class SettingsNode(QuietShutdownNode):
         """Node-specific (key, value) pairs of the status, e.g. (KEY_FACE, yes_no(...)); none by default."""
         return []
 
-    def diagnostic_warnings(self) -> list[str]:
-        """Node-specific problems that make the status WARN, in words; none by default."""
-        return []
-
     def diagnostic_status(self) -> DiagnosticStatus:
         """The node's status over the frames since the last call; starts the next period."""
         now = time.monotonic()
@@ -258,9 +254,6 @@ class SettingsNode(QuietShutdownNode):
         if lost:
             level = max(level, DiagnosticStatus.WARN)
             problems.append(f'{lost} frames dropped or unreadable')
-        for warning in self.diagnostic_warnings():
-            level = max(level, DiagnosticStatus.WARN)
-            problems.append(warning)
         message = '; '.join(problems) or ('ok' if seconds else 'no frames')
 
         def number(value: float | None) -> str:
