@@ -28,6 +28,7 @@ from rosgraph_msgs.msg import Clock
 from facesym_ros.bag.storage import IMAGE_TYPES, BagContents, BagError, Topic
 from facesym_ros.ros.conversions import message_class, ns_to_stamp
 from facesym_ros.ros.node_base import MATCH_SETTLE_SECONDS
+from facesym_ros.ros.signals import StopSignals
 
 PLAY_DEPTH = 100
 CLOCK_TOPIC = '/clock'
@@ -167,12 +168,15 @@ def play(bag: BagContents, topics: Sequence[str], *, rate: float = 1.0, step_top
     clock = ClockPublisher(node, clock_hz) if clock_hz is not None else None
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
+    signals = StopSignals().install()  # Ctrl-C stops the playback between spins: see facesym_ros/ros/signals.py
 
     def spin_until(done, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while not done():
             if time.monotonic() >= deadline:
                 return False
+            if signals.take():
+                raise KeyboardInterrupt
             executor.spin_once(timeout_sec=0.005)
         return True
 
@@ -218,5 +222,6 @@ def play(bag: BagContents, topics: Sequence[str], *, rate: float = 1.0, step_top
             counts[CLOCK_TOPIC] = clock.published
         return counts
     finally:
+        signals.restore()
         executor.remove_node(node)
         node.destroy_node()

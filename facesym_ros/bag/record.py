@@ -14,7 +14,6 @@ the command ends with one line saying so (exit status 2).
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from rosbags.typesys import TypesysError
 
 from facesym_ros.bag.storage import BagWriteError, BagWriter, create_writer, typestore
 from facesym_ros.ros.conversions import message_class
+from facesym_ros.ros.signals import StopSignals
 
 # What a session needs to be scored again and reviewed (the drawn images can be made again by score-bag).
 DEFAULT_TOPICS = ('image_raw', 'camera_info', 'faces', 'landmarks', 'region_motion', 'score', 'score_running',
@@ -145,9 +145,8 @@ def record(output: Path, topics: Sequence[str] | None, storage: str, duration: f
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
-    stop = []
     writer = create_writer(output, storage)
-    previous = {sig: signal.signal(sig, lambda *_: stop.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop = StopSignals().install()
     rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
@@ -157,7 +156,7 @@ def record(output: Path, topics: Sequence[str] | None, storage: str, duration: f
         if node.waiting_for:
             print(f'waiting for publishers of {", ".join(node.waiting_for)}', flush=True)
         deadline = None if duration is None else time.monotonic() + duration
-        while not stop and node.failure is None and (deadline is None or time.monotonic() < deadline):
+        while not stop.count and node.failure is None and (deadline is None or time.monotonic() < deadline):
             executor.spin_once(timeout_sec=0.05)
         # Take what the middleware received before the signal, then close the bag.
         drain_until = time.monotonic() + 0.5
@@ -173,6 +172,5 @@ def record(output: Path, topics: Sequence[str] | None, storage: str, duration: f
             if node is not None:
                 node.destroy_node()
             rclpy.try_shutdown()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            stop.restore()
 

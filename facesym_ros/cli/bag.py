@@ -39,6 +39,7 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> None:
 
 def play_command(args: argparse.Namespace) -> int:
     import rclpy
+    from rclpy.signals import SignalHandlerOptions
 
     from facesym_ros.bag.play import parse_remaps, play
 
@@ -52,7 +53,8 @@ def play_command(args: argparse.Namespace) -> int:
         if unknown:
             raise BagError(f'{args.bag}: no topic {", ".join(unknown)}; it has {", ".join(bag.topics)}')
         topics = [name if name in bag.topics else '/' + name for name in topics]
-        rclpy.init(args=[])  # the command line is ours, not ROS arguments
+        # the command line is ours, not ROS arguments; Ctrl-C is play's own (counted, acted on between spins)
+        rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
         try:
             counts = play(bag, topics, rate=args.rate, step_topic=args.step_topic if args.step else None,
                           step_timeout=args.step_timeout, remaps=parse_remaps(args.remap or ()),

@@ -15,10 +15,12 @@ def view_command(args: argparse.Namespace) -> int:
     import foxglove
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
     from facesym_ros.ros.foxglove_view import FoxgloveRelay
+    from facesym_ros.ros.signals import StopSignals
 
-    rclpy.init()
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C is counted: see ros/signals.py
     server = foxglove.start_server(name='facesym', host=args.host, port=args.port)
     relay = FoxgloveRelay(namespace=args.namespace)
     executor = SingleThreadedExecutor()
@@ -26,11 +28,14 @@ def view_command(args: argparse.Namespace) -> int:
     print(f'facesym view: Foxglove WebSocket on ws://{args.host}:{server.port}; in the Foxglove app, '
           f'Open connection > Foxglove WebSocket > ws://{args.host}:{server.port}, then import '
           'config/foxglove_layout.json (Ctrl-C stops)', file=sys.stderr, flush=True)
+    signals = StopSignals().install()
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not signals.count:
+            executor.spin_once(timeout_sec=0.1)
+    except ExternalShutdownException:
         pass
     finally:
+        signals.restore()
         server.stop()
         executor.remove_node(relay)
         relay.destroy_node()

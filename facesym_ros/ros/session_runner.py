@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import os
 import select
-import signal
 import sys
 import threading
 import time
@@ -65,6 +64,7 @@ from facesym_ros.msg import FaceDetections, RegionMotion, SymmetryScore, TaskPro
 from facesym_ros.ros.bringup import ProcessGraph, RespawnLimitError
 from facesym_ros.ros.conversions import mark_to_msg, msg_to_motion, ns_to_stamp, stamp_to_ns
 from facesym_ros.ros.node_base import CONTROL_QUEUE_DEPTH, latched_qos, pipeline_qos
+from facesym_ros.ros.signals import StopSignals
 
 COMMAND_MARGIN = 1.0
 """Seconds of image time before a trial's start or stop at which the runner sends the command: the nodes it
@@ -246,7 +246,8 @@ class Session:
     def __init__(self, runner: SessionRunner, executor: SingleThreadedExecutor, protocol: Protocol,
                  options: SessionOptions, *, say: Callable[[str], None] = print,
                  ready: Callable[[], bool] = lambda: True, on_connected: Callable[[], None] = lambda: None,
-                 tick: Callable[[], None] = lambda: None, control: SessionControl | None = None) -> None:
+                 tick: Callable[[], None] = lambda: None, control: SessionControl | None = None,
+                 signals: StopSignals | None = None) -> None:
         self.runner = runner
         self.executor = executor
         self.protocol = protocol
@@ -257,6 +258,7 @@ class Session:
         self.tick = tick  # called while waiting, e.g. to restart nodes of a graph the session brought up
         self.runs = [TaskRun(task) for task in protocol.tasks]
         self.control = control
+        self.signals = signals  # Ctrl-C and SIGTERM: spin_until raises KeyboardInterrupt for each
         self._current: TaskRun | None = None  # the task a control's skip and pause act on
         if control is not None:
             control.runs = self.runs
@@ -272,6 +274,8 @@ class Session:
             if frames and time.monotonic() - self.runner.last_frame_at > self.options.stall_seconds:
                 raise SessionError(f'no frame for {self.options.stall_seconds:g} s: the camera or the face '
                                          'detector stopped')
+            if self.signals is not None and self.signals.take():
+                raise KeyboardInterrupt  # Ctrl-C or SIGTERM, counted by the handler (facesym_ros/ros/signals.py)
             if self.control is not None:
                 self._check_control()
             self.tick()
@@ -460,9 +464,11 @@ def run_live_session(record: SessionRecord, protocol: Protocol, options: Session
                      control: SessionControl | None = None) -> LiveSessionResult:
     """Run the session in this process (the runner and, with `bag`, the recorder); with `graph`, bring it up.
 
-    SIGINT and SIGTERM end the session early (KeyboardInterrupt), never the process: the running task is stopped
-    and scored, the bag closed, and the caller gets what was done. That holds when it runs in the main thread;
-    in another (the console's), `control` paces and stops it and the process keeps its own signal handlers.
+    SIGINT and SIGTERM end the session early, never the process: their handler counts them and the session acts
+    on them between spins (StopSignals), so no signal interrupts rclpy halfway through taking a message. The
+    running task is stopped and scored, the bag closed, and the caller gets what was done. That holds when it
+    runs in the main thread; in another (the console's), `control` paces and stops it and the process keeps its
+    own signal handlers.
     """
     import rclpy
     from rclpy.signals import SignalHandlerOptions
@@ -470,11 +476,7 @@ def run_live_session(record: SessionRecord, protocol: Protocol, options: Session
     from facesym_ros.bag.record import DEFAULT_TOPICS, BagRecorderNode
     from facesym_ros.bag.storage import BagWriteError, create_writer
 
-    def interrupt(signum, frame) -> None:
-        raise KeyboardInterrupt
-
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    signals = StopSignals().install()  # acted on between spins: see facesym_ros/ros/signals.py
     os.environ.update(dds_environment())
     context = rclpy.Context()
     rclpy.init(args=[], context=context, signal_handler_options=SignalHandlerOptions.NO)
@@ -521,7 +523,7 @@ def run_live_session(record: SessionRecord, protocol: Protocol, options: Session
                     raise SessionError(str(error)) from None
 
         session = Session(runner, executor, protocol, options, say=say, ready=ready, on_connected=start_source,
-                          tick=supervise, control=control)
+                          tick=supervise, control=control, signals=signals)
         outcome = session.run()
         if recorder is not None:
             drain_until = time.monotonic() + 0.5  # what the middleware holds goes into the bag
@@ -540,5 +542,4 @@ def run_live_session(record: SessionRecord, protocol: Protocol, options: Session
             graph.stop()
         executor.shutdown()
         rclpy.try_shutdown(context=context)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signals.restore()
