@@ -8,7 +8,9 @@ Prints, per condition (median of --runs sessions, each run doing both conditions
 - the operator page's video rate and latency in the browser (image stamp to drawn on the canvas), against
   the targets of at least 15 fps and under 300 ms, and the patient page's;
 - the console process's CPU per camera frame (its own process: the pages' server, the session runner and the
-  recorder; the graph's nodes are other processes).
+  recorder; the graph's nodes are other processes);
+- the CPU of every process on the machine during the tasks, by group (each node, the console, Chromium, the
+  rest), in % of one core: what is left of the machine for the graph.
 Figures measured on a shared machine are disturbed by whatever else runs: say so beside them.
 """
 
@@ -59,6 +61,41 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime of the process itself
 
 
+NODES = ('face_detector', 'landmark_detector', 'optical_flow', 'symmetry_scorer', 'annotator', 'image_source')
+
+
+def group_of(command: str) -> str:
+    """The group a process's command line belongs to: a node's name, 'console', 'chromium' or 'other'."""
+    node = next((name for name in NODES if name in command), None)
+    if node is not None:
+        return node
+    if 'chromium' in command:
+        return 'chromium'
+    return 'console' if 'facesym_ros.cli console' in command else 'other'
+
+
+def machine_cpu() -> dict[int, tuple[str, float]]:
+    """Every process's group and CPU seconds so far."""
+    processes = {}
+    for entry in Path('/proc').iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / 'cmdline').read_bytes().replace(b'\0', b' ').decode(errors='replace')
+                processes[int(entry.name)] = (group_of(command), cpu_seconds(int(entry.name)))
+            except (OSError, IndexError, ValueError):  # gone meanwhile
+                continue
+    return processes
+
+
+def cpu_by_group(before: dict, after: dict, elapsed: float) -> dict[str, float]:
+    """% of one core each group used between the two readings (processes alive at both)."""
+    groups: dict[str, float] = {}
+    for pid, (group, seconds) in after.items():
+        if pid in before and before[pid][0] == group:
+            groups[group] = groups.get(group, 0.0) + 100 * (seconds - before[pid][1]) / elapsed
+    return groups
+
+
 def state(page) -> dict:
     return page.evaluate('() => fetch("/api/state").then((r) => r.json())')
 
@@ -83,16 +120,18 @@ def one_session(console, browser, control, name: str, *, pages: bool) -> dict:
     assert started == 200, started
     while not any(task['state'] == 'running' for task in (state(control)['session'] or {}).get('tasks', [])):
         time.sleep(0.1)
-    begin = {'at': time.monotonic(), 'cpu': cpu_seconds(console.process.pid),
+    begin = {'at': time.monotonic(), 'cpu': cpu_seconds(console.process.pid), 'machine': machine_cpu(),
              **{label: video_stats(page, stream) for label, page, stream in watchers}}
     while state(control)['prompt']['state'] != 'done':
         time.sleep(0.2)
-    end = {'at': time.monotonic(), 'cpu': cpu_seconds(console.process.pid),
+    end = {'at': time.monotonic(), 'cpu': cpu_seconds(console.process.pid), 'machine': machine_cpu(),
            **{label: video_stats(page, stream) for label, page, stream in watchers}}
     while state(control)['running']:
         time.sleep(0.2)
     elapsed = end['at'] - begin['at']
-    result = {'cpu_ms_per_frame': 1000 * (end['cpu'] - begin['cpu']) / (elapsed * RATE)}
+    result = {'cpu_ms_per_frame': 1000 * (end['cpu'] - begin['cpu']) / (elapsed * RATE),
+              'cpu_percent': {group: round(value, 1) for group, value in
+                              cpu_by_group(begin['machine'], end['machine'], elapsed).items()}}
     for label, page, _ in watchers:
         if begin[label] is None or end[label] is None:
             result[label] = {'fps': 0.0, 'latency_ms': float('nan')}
@@ -143,6 +182,11 @@ def main() -> int:
         print(f'{condition:>10}: fewest frames in a trial {statistics.median(frames):.0f} of {planned} planned '
               f'(all runs: {[row["frames"] for row in rows]}) '
               f'{"ok" if min(frames) >= planned - 1 else "FRAMES LOST"}; console CPU {cpu:.2f} ms per frame')
+        groups = sorted({group for row in rows for group in row['cpu_percent']}, key=lambda g: (g == 'other', g))
+        shares = {group: statistics.median(row['cpu_percent'].get(group, 0.0) for row in rows) for group in groups}
+        total = statistics.median(sum(row['cpu_percent'].values()) for row in rows)
+        print(f'{"":>12}machine CPU, % of one core of {100 * os.cpu_count()}: ' + ', '.join(
+            f'{group} {share:.0f}' for group, share in shares.items()) + f'; all {total:.0f}')
         for label in ('operator', 'patient'):
             if label in rows[0]:
                 fps = statistics.median(row[label]['fps'] for row in rows)
