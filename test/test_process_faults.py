@@ -33,6 +33,8 @@ from facesym_ros.ros.node_base import image_qos, pipeline_qos
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAME_RATE = 15.0
+KILL_RATE = 30.0
+"""The camera rate of the test that kills each node in turn: a camera's, and each pass of the sample 2.4 s."""
 BACK_WITHIN = 5.0
 """A killed node must be back (answering on the ROS graph) this many seconds after the kill."""
 WORKING_WITHIN = 15.0
@@ -167,7 +169,7 @@ def offline_sample():
 
 
 def test_each_node_killed_during_a_trial_comes_back_and_nothing_is_lost(rclpy_context, tmp_path, offline_sample):
-    process, log = bringup(tmp_path, 'bringup.log', '--source', 'sample', '--frame-rate', str(FRAME_RATE))
+    process, log = bringup(tmp_path, 'bringup.log', '--source', 'sample', '--frame-rate', str(KILL_RATE))
     client = FaultClient(rclpy_context)
     report = []
     try:
@@ -402,3 +404,29 @@ def test_each_node_stopped_with_frames_in_flight_exits_0_without_fatal_or_stack(
     graph.output.flush()
     output = Path(graph.output.name).read_text()
     assert not [line for line in output.splitlines() if SHUTDOWN_NOISE.search(line)], output
+
+
+def test_a_scorer_restarted_on_a_trial_that_was_only_scheduled_starts_and_closes_it(live_graph, tmp_path):
+    """Ctrl-C between a trial's START and its first frame, then the scorer stopped: its state holds a START and
+    its STOP, no trial open. The next scorer (a next session's, within resume_within) must start, say what it
+    takes up and close that trial, flagged. It once raised on its log line and died at every restart."""
+    from facesym_ros.core.scoring import ScoringSettings
+    from facesym_ros.core.trials import TrialController, TrialEventKind, TrialMark, TrialScorer, TrialStateFile
+
+    controller = TrialController(TrialScorer(ScoringSettings()))
+    now = time.time_ns()
+    controller.command(TrialMark(now + 10**9, TrialEventKind.START, 'rest-only-scheduled'))
+    controller.command(TrialMark(now + 2 * 10**9, TrialEventKind.STOP, 'rest-only-scheduled'))
+    assert controller.open_trial is None and controller.scorer.trial is None and not controller.idle
+    state = tmp_path / 'state-0'  # the live_graph fixture's state_dir of its first graph
+    TrialStateFile(state / f'symmetry_scorer.domain{os.environ["ROS_DOMAIN_ID"]}.json').save(controller,
+                                                                                           frame_id='camera')
+    graph, client = live_graph(names=['symmetry_scorer'], overrides={'symmetry_scorer': {'final_timeout': '2.0'}})
+    graph.start()
+    client.wait_for_graph(graph.specs)
+    final = client.wait_for_final('rest-only-scheduled', timeout=30.0)
+    assert final.frame_count == 0 and final.quality_flags & SymmetryScore.FLAG_INCOMPLETE, final
+    assert graph.exited() is None, 'the scorer died'
+    log = (tmp_path / 'graph-0.log').read_text()
+    assert 'continuing trial rest-only-scheduled after a restart' in log, log[-3000:]
+    assert 'Traceback' not in log, log[-3000:]

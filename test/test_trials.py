@@ -664,3 +664,45 @@ def test_live_commands_with_a_stop_at_or_before_the_start_close_the_trial_as_res
     results = run_marks(live, frames)
     assert [results[f't{index}'].frame_count for index in range(len(trials))] == \
         [len(held) for held in expected_frames(trials, frames)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(trials=sessions(), saved_after=st.integers(0, 30), stale=st.booleans())
+def test_a_scorer_restarted_on_any_saved_state_takes_it_up_and_closes_every_trial(tmp_path_factory, trials,
+                                                                                   saved_after, stale):
+    """Whatever the scorer saved (a trial open, or only scheduled: a START and its STOP before any frame), the one
+    after it names what it takes up. Taken up in time, each trial ends as without the restart, frame for frame;
+    saved too long ago, each is closed once, with what it had."""
+    frames = 30
+    marks = [mark for index, (start, stop) in enumerate(trials) for mark in (
+        TrialMark(start * HALF, TrialEventKind.START, f't{index}'),
+        TrialMark(stop * HALF, TrialEventKind.STOP, f't{index}'))]
+
+    def commanded() -> TrialController:
+        controller = TrialController(TrialScorer(ScoringSettings(), running_period=1e6))
+        for mark in marks:
+            controller.command(mark)
+        return controller
+
+    expected = run_marks(commanded(), frames)
+    controller = commanded()
+    results = []
+    for index in range(saved_after):
+        results += finals(controller.add(frame(index)))
+    state_file = TrialStateFile(tmp_path_factory.mktemp('state') / 'scorer.json')
+    state_file.save(controller)
+    restarted = TrialController(TrialScorer(ScoringSettings(), running_period=1e6))
+    restarted.restore(state_file.load()[0], note='' if stale else 'restarted')
+    assert restarted.idle or restarted.unfinished, restarted.state()  # a restart always has a name to give
+    if stale:
+        results += restarted.end_of_stream()
+    else:
+        for index in range(saved_after, frames):
+            results += finals(restarted.add(frame(index)))
+        results += restarted.end_of_stream()
+    by_id = {result.trial_id: result for result in results}
+    assert sorted(result.trial_id for result in results) == sorted(expected), (trials, saved_after)  # once each
+    if not stale:
+        for trial_id, result in by_id.items():
+            assert (result.frame_count, result.regions) == (expected[trial_id].frame_count,
+                                                            expected[trial_id].regions), trial_id

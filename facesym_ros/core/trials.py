@@ -495,6 +495,15 @@ class TrialController:
             self._restart_note = note  # for the trial whose START is still to take effect
 
     @property
+    def unfinished(self) -> list[str]:
+        """The trials a restart takes up: the one being scored, then those of the scheduled marks, in order."""
+        ids = [self.scorer.trial.trial_id] if self.scorer is not None and self.scorer.trial is not None else []
+        for mark in self._pending:
+            if mark.trial_id and mark.trial_id not in ids:
+                ids.append(mark.trial_id)
+        return ids
+
+    @property
     def idle(self) -> bool:
         """No trial open or finishing and no mark scheduled: nothing a restart could lose."""
         return not self._pending and (self.scorer is None or self.scorer.trial is None)

@@ -154,7 +154,8 @@ class SymmetryScorerNode(SettingsNode):
             if stops:
                 self._stop_requested_at = self._steady.now()
                 self._stop_ns = stops[0]
-            self.get_logger().warning(f'continuing trial {self._trials.open_trial or trial.trial_id} after a restart '
+            # a trial may be open, or only scheduled (a START and its STOP before any frame): name what is taken up
+            self.get_logger().warning(f'continuing trial {", ".join(self._trials.unfinished)} after a restart '
                                       f'({age:.1f} s after the last save of {self._state_file.path})')
             return
         if trial is not None:
