@@ -248,6 +248,47 @@ def test_a_camera_that_stops_ends_the_session_with_a_partial_report_and_status_2
     assert 'no heat map' in page and 'Partial session' in page
 
 
+def test_ctrl_c_pressed_again_and_again_loses_neither_the_report_nor_the_bag(session_video, tmp_path):
+    """An operator who keeps pressing Ctrl-C: the first ends the session; the later ones come in its last waits,
+    while its scores are gathered and while the report is written. Status 130, no stack, and everything kept."""
+    protocol_file = tmp_path / 'short.yaml'
+    protocol_file.write_text(SHORT_PROTOCOL)
+    output = tmp_path / 'out'
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'facesym_ros.cli', 'session', '--source', str(session_video), '--frame-rate', '30',
+         '--subject', 'P-9', '--output', str(output), '--protocol', str(protocol_file), '--lead-in', str(LEAD_IN)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines, signals = [], 0
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.strip().startswith('smile: trial'):
+                break
+        time.sleep(0.5)
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            process.send_signal(signal.SIGINT)
+            signals += 1
+            time.sleep(0.05)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    # 130, or killed by a last SIGINT once Python, exiting, has given its default back: a shell says 130 for both
+    assert process.returncode in (130, -signal.SIGINT), ''.join(lines) + out + err[-3000:]
+    assert 'Traceback' not in err, err[-3000:]
+    assert signals > 5, signals  # the later ones did come
+    report = json.loads((output / 'report.json').read_text())
+    assert report['status'] == 'interrupted'
+    assert report['tasks'][0]['name'] == 'rest' and report['tasks'][0]['status'] == 'done'
+    assert report['tasks'][0]['score']['frames'] == pytest.approx(60, abs=1)
+    assert (output / 'report.html').exists()
+    with open_bag(output / 'session_bag') as bag:
+        assert not bag.problems
+        events = [t.name for t in bag.topics.values() if t.name.endswith('trial_events')]
+        assert sum(1 for _ in bag.messages(events)) == 4  # each trial's START and STOP
+
+
 # -- 8. sessions one after another on one running graph ------------------------------------------------------------
 
 OWN_RATE = 5.0

@@ -222,6 +222,7 @@ def _live_session(args: argparse.Namespace, output: Path, config, previous: list
     from facesym_ros.clinic.session_record import INTERRUPTED, SessionRecord
     from facesym_ros.clinic.session_tasks import live_task_results
     from facesym_ros.ros.session_runner import SessionOptions, run_live_session
+    from facesym_ros.ros.signals import StopSignals
 
     if not args.subject:
         raise ValueError('a live session needs --subject (an opaque identifier, not a name)')
@@ -236,16 +237,17 @@ def _live_session(args: argparse.Namespace, output: Path, config, previous: list
     session_id = args.session or 'session-' + datetime.datetime.now(datetime.UTC).strftime('%Y%m%dT%H%M%SZ')
     record = SessionRecord(args.subject, session_id, _iso_date(args.date), source, text)
     graph = _session_graph(args) if args.source else None
-    live = run_live_session(record, protocol, SessionOptions(lead_in=args.lead_in), bag=bag, storage=args.storage,
-                            namespace=args.namespace, image_topic=args.image_topic, graph=graph,
-                            say=lambda line: print(line, flush=True))
-    outcome = live.outcome
-    if live.bag_failure:
-        print(f'facesym session: the recording stopped early: {live.bag_failure}', file=sys.stderr)
-    tasks, info, notes = live_task_results(live, protocol, config)
-    for note in notes:
-        print(f'facesym session: {note}', file=sys.stderr)
-    _write_report(output, build_session_report(tasks, info, previous), args)
+    with StopSignals():  # a Ctrl-C after the session's own waits for its report: what was recorded is written
+        live = run_live_session(record, protocol, SessionOptions(lead_in=args.lead_in), bag=bag,
+                                storage=args.storage, namespace=args.namespace, image_topic=args.image_topic,
+                                graph=graph, say=lambda line: print(line, flush=True))
+        outcome = live.outcome
+        if live.bag_failure:
+            print(f'facesym session: the recording stopped early: {live.bag_failure}', file=sys.stderr)
+        tasks, info, notes = live_task_results(live, protocol, config)
+        for note in notes:
+            print(f'facesym session: {note}', file=sys.stderr)
+        _write_report(output, build_session_report(tasks, info, previous), args)
     if bag is not None:
         print(f'{bag}', file=sys.stderr)
     if outcome.record.status == INTERRUPTED:

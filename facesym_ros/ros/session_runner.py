@@ -28,6 +28,7 @@ at its planned stop). Without one, the terminal paces and Ctrl-C stops.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import select
@@ -353,7 +354,8 @@ class Session:
                 'stopped by the operator (Ctrl-C)'
             self._interrupt(reason)
         runner.publish_record()
-        self.spin_until(lambda: False, 0.3, frames=False)  # the last record and prompt reach the recorder
+        with contextlib.suppress(KeyboardInterrupt):  # the session has ended: a later Ctrl-C only cuts this short
+            self.spin_until(lambda: False, 0.3, frames=False)  # the last record and prompt reach the recorder
         return SessionOutcome(record, self.runs, dict(runner.finals), list(runner.motions))
 
     def _run_task(self, run: TaskRun, number: int, anchor: int) -> int:

@@ -16,7 +16,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class StopSignals:
-    """Counts SIGINT and SIGTERM from install() to restore(); take() says whether one came since the last take().
+    """Counts SIGINT and SIGTERM from install() to restore() (or within `with`); take() says whether one came
+    since the last take(). Installed again inside, it counts alone until restored, then the outer one counts.
 
     Off the main thread (where Python allows no handler) install() changes nothing and no signal is counted.
     """
@@ -35,6 +36,12 @@ class StopSignals:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
+
+    def __enter__(self) -> StopSignals:
+        return self.install()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.restore()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
