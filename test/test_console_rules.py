@@ -127,3 +127,32 @@ def test_a_rate_of_zero_takes_every_frame():
 
     gate = RateGate(0.0)
     assert all(gate.take(stamp) for stamp in [5, 5, 4, 10**12, 0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(state=st.sampled_from(['get_ready', 'go']), start=st.integers(0, 20_000), now=st.integers(0, 20_000),
+       duration=st.sampled_from([0.0, 1.5, 4.0, 5.0, 12.0]))
+def test_the_patient_countdown_never_says_more_than_the_task_and_agrees_with_the_banner(state, start, now, duration):
+    """The go is sent ahead of its start's stamp (the screenshot once read "5 s left" for a 4 s task): until the
+    start the task is next, as on the annotated image, and no countdown is longer than the task."""
+    import math
+    import re
+
+    from facesym_ros.clinic.session_record import banner_text, countdown_view
+    from facesym_ros.core.timebase import seconds_to_ns
+
+    start_ns, now_ns = seconds_to_ns(start / 1000), seconds_to_ns(now / 1000)
+    phase, countdown = countdown_view(state, 'smile', start_ns, now_ns, duration)
+    banner = banner_text(now_ns, state={'get_ready': 0, 'go': 1}[state], task='smile', instruction='Smile.',
+                         task_number=1, task_count=2, start_ns=start_ns, duration=duration)
+    left = re.fullmatch(r'(\d+) s left', countdown)
+    if left:
+        assert phase == 'go' and 1 <= int(left.group(1)) <= math.ceil(duration), (countdown, duration)
+        assert banner.endswith(f'({left.group(1)} s left)'), banner
+    if phase == 'get_ready':
+        assert banner.startswith('Next, '), banner
+        if duration > 0 and start_ns > now_ns:
+            assert countdown == f'relax; starts in {math.ceil((start_ns - now_ns) / 1e9)} s'
+            assert banner.endswith(f'(starts in {math.ceil((start_ns - now_ns) / 1e9)} s)'), banner
+    if state == 'go' and duration > 0 and now_ns >= start_ns:
+        assert phase in ('go', 'relax') and not banner.startswith('Next, '), (phase, banner)

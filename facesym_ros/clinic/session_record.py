@@ -61,6 +61,29 @@ class SessionRecord:
             raise ValueError(f'{where}: not a facesym session record ({error})') from None
 
 
+def countdown_view(state: str, task: str, start_ns: int, now_ns: int, duration: float) -> tuple[str, str]:
+    """(phase, countdown) of a prompt for the pages, by the newest frame's stamp, as banner_text counts.
+
+    state: 'get_ready', 'go' or 'done'. A go comes ahead of its start's stamp: until then the task is next.
+    """
+    if state == 'go' and duration > 0 and start_ns > now_ns:
+        state = 'get_ready'
+    if state == 'get_ready':
+        if not task:
+            return 'relax', ''  # paused between tasks
+        if duration <= 0:
+            return state, 'starts when the operator says'
+        if start_ns > now_ns:
+            return state, f'relax; starts in {math.ceil(ns_to_seconds(start_ns - now_ns))} s'
+        return state, ''
+    if state == 'go':
+        if duration <= 0:
+            return state, 'until the operator stops it'
+        left = duration - ns_to_seconds(now_ns - start_ns)
+        return (state, f'{math.ceil(left)} s left') if left > 0 else ('relax', 'done, relax')
+    return state, ''
+
+
 def banner_text(frame_ns: int, *, state: int, task: str, instruction: str, task_number: int, task_count: int,
                 start_ns: int, duration: float) -> str:
     """The prompt line for a frame stamped frame_ns (state: TaskPrompt.STATE_*; start_ns 0: not yet known)."""

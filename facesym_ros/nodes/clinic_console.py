@@ -26,7 +26,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CompressedImage, Image
 
-from facesym_ros.clinic.session_record import PROMPT_TOPIC
+from facesym_ros.clinic.session_record import PROMPT_TOPIC, countdown_view
 from facesym_ros.config.node_settings import ConsoleSettings
 from facesym_ros.config.registry import DIAGNOSTICS_TOPIC, NODE_NAMES
 from facesym_ros.console.readiness import Readiness
@@ -170,23 +170,7 @@ class ClinicConsoleNode(SettingsNode):
         now_ns = self.newest_ns or start_ns
         state = {TaskPrompt.STATE_GET_READY: 'get_ready', TaskPrompt.STATE_GO: 'go',
                  TaskPrompt.STATE_DONE: 'done'}.get(prompt.state, 'done')
-        countdown, phase = '', state
-        if prompt.state == TaskPrompt.STATE_GET_READY:
-            if not prompt.task:
-                phase = 'relax'  # paused between tasks
-            elif prompt.duration > 0 and start_ns > now_ns:
-                countdown = f'relax; starts in {math.ceil(ns_to_seconds(start_ns - now_ns))} s'
-            elif prompt.duration <= 0:
-                countdown = 'starts when the operator says'
-        elif prompt.state == TaskPrompt.STATE_GO:
-            if prompt.duration > 0:
-                left = prompt.duration - ns_to_seconds(now_ns - start_ns)
-                if left > 0:
-                    countdown = f'{math.ceil(left)} s left'
-                else:
-                    phase, countdown = 'relax', 'done, relax'
-            else:
-                countdown = 'until the operator stops it'
+        phase, countdown = countdown_view(state, prompt.task, start_ns, now_ns, prompt.duration)
         return {'state': state, 'phase': phase, 'task': prompt.task, 'instruction': prompt.instruction,
                 'number': int(prompt.task_number), 'count': int(prompt.task_count), 'countdown': countdown,
                 'session_id': prompt.session_id, 'subject_id': prompt.subject_id}
