@@ -27,6 +27,7 @@ from facesym_ros.core.pipeline import score_sequence
 from facesym_ros.core.scoring import QualityFlag
 from facesym_ros.core.video import FrameSource
 from facesym_ros.msg import RegionMotion, SymmetryScore, TrialEvent
+from facesym_ros.ros.bringup import ORPHAN_EXIT_SECONDS, PARENT_POLL_SECONDS
 from facesym_ros.ros.conversions import motion_to_msg, msg_to_score, ns_to_stamp, stamp_to_ns
 from facesym_ros.ros.graph_client import GraphClient
 from facesym_ros.ros.node_base import image_qos, pipeline_qos
@@ -238,7 +239,7 @@ def test_each_node_killed_during_a_trial_comes_back_and_nothing_is_lost(rclpy_co
 
 
 def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp_path):
-    first, _ = bringup(tmp_path, 'first.log', '--source', 'sample', '--frame-rate', str(FRAME_RATE))
+    first, first_log = bringup(tmp_path, 'first.log', '--source', 'sample', '--frame-rate', str(FRAME_RATE))
     started = [first]
     client = GraphClient(context=rclpy_context, name='orphan_client')
     try:
@@ -256,9 +257,11 @@ def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp
         first.kill()  # SIGKILL: bringup gets no chance to stop its nodes
         first.wait()
         killed_at = time.monotonic()
-        assert wait_for(lambda: not any(alive(pid) for pid in nodes.values()), 10.0), \
-            {name: pid for name, pid in nodes.items() if alive(pid)}
+        assert wait_for(lambda: not any(alive(pid) for pid in nodes.values()), ORPHAN_EXIT_SECONDS + 5.0), \
+            ({name: pid for name, pid in nodes.items() if alive(pid)}, first_log.read_text()[-3000:])
         print(f'nodes gone {time.monotonic() - killed_at:.2f} s after bringup was killed')
+        if 'Timeout (' in first_log.read_text():  # a node's shutdown hung and ORPHAN_EXIT_SECONDS ended it
+            print(first_log.read_text()[-3000:])
 
         # the graph is gone, so another may start; SIGHUP (the terminal closed) stops it and its nodes
         third, third_log = bringup(tmp_path, 'third.log', '--source', 'sample', '--frame-rate', str(FRAME_RATE))
@@ -273,6 +276,49 @@ def test_nodes_die_with_bringup_and_a_second_graph_is_refused(rclpy_context, tmp
         for process in started:  # a graph this test started must not outlive it and answer the next tests
             stop(process)
         client.close()
+
+
+STUCK_NODE = '''
+import signal, time
+from facesym_ros.ros.bringup import die_with_parent
+die_with_parent()
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a node whose shutdown hangs: its parent's death does not end it
+print('up', flush=True)
+time.sleep(600)
+'''
+NODE_STARTER = '''
+import os, subprocess, sys, time
+from facesym_ros.ros.bringup import PARENT_VARIABLE
+node = subprocess.Popen([sys.executable, '-c', sys.argv[1]], stderr=open(sys.argv[2], 'w'),
+                        env={**os.environ, PARENT_VARIABLE: str(os.getpid())})
+print(node.pid, flush=True)
+time.sleep(600)
+'''
+
+
+def test_an_orphaned_node_whose_shutdown_hangs_exits_anyway_and_prints_its_stack(tmp_path):
+    """Nobody escalates to SIGKILL once bringup is gone: the node itself must end, and say where it hung."""
+    log = tmp_path / 'node.log'
+    starter = subprocess.Popen([sys.executable, '-c', NODE_STARTER, STUCK_NODE, str(log)],
+                               stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    node = int(starter.stdout.readline())
+    try:
+        assert starter.stdout.readline().strip() == 'up'
+        time.sleep(2 * PARENT_POLL_SECONDS)
+        assert alive(node)  # the node stays while its starter lives
+        starter.kill()
+        starter.wait()
+        killed_at = time.monotonic()
+        assert wait_for(lambda: not alive(node), ORPHAN_EXIT_SECONDS + 5.0), log.read_text()
+        took = time.monotonic() - killed_at
+        text = log.read_text()
+        assert 'Timeout (' in text and 'line 7 in <module>' in text, text  # where it hung: the sleep
+        assert took >= ORPHAN_EXIT_SECONDS - 0.5, took  # a grace to shut down cleanly first
+        print(f'the stuck node ended {took:.2f} s after its starter was killed')
+    finally:
+        if alive(node):
+            os.kill(node, signal.SIGKILL)
+        starter.stdout.close()
 
 
 def test_a_node_that_keeps_dying_is_restarted_with_backoff_then_given_up(tmp_path):

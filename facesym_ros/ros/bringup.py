@@ -6,7 +6,9 @@ own process, or all in one process on a multi-threaded executor.
 
 Node processes die with the process that started them (Linux: each node asks
 the kernel for SIGTERM when its parent dies, however it dies; see
-die_with_parent), so a killed bringup leaves no nodes behind.
+die_with_parent), so a killed bringup leaves no nodes behind: an orphaned node
+whose shutdown hangs is ended ORPHAN_EXIT_SECONDS later, its threads' stacks
+in the log.
 ProcessGraph.supervise() restarts a node that died, after a delay that
 doubles with every further death within a window, and gives up on a node that
 keeps dying (config.node_settings.RespawnSettings, which the launch file reads
@@ -19,10 +21,12 @@ and use_sim_time (every node follows /clock, e.g. of `facesym play --clock`).
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +43,9 @@ PR_SET_PDEATHSIG = 1
 """prctl(2) option: the signal a process gets when the thread that started it ends."""
 PARENT_VARIABLE = 'FACESYM_DIE_WITH_PARENT'
 """Set by ProcessGraph in a node's environment to its own pid: the node dies with that process."""
+ORPHAN_EXIT_SECONDS = 5.0
+"""How long a node whose starter died may take to shut down; then it exits (status 1), its stacks printed."""
+PARENT_POLL_SECONDS = 0.5
 
 
 def die_with_parent() -> None:
@@ -56,6 +63,21 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
     if os.getppid() != int(parent):  # it died before prctl took effect (or while this node was importing)
         sys.exit(f'{sys.argv[0]}: the process that started this node has ended; exiting')
+    threading.Thread(target=_exit_when_orphaned, args=(int(parent),), name='facesym.parent', daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Once the starting process has gone: a shutdown that hangs ends ORPHAN_EXIT_SECONDS later.
+
+    Nobody is left to escalate to SIGKILL, as launch, systemd and ProcessGraph.stop do. faulthandler's timer
+    runs on a thread of its own without the GIL: it prints every thread's stack and exits, whatever holds
+    the node. Without prctl (not Linux) the node is asked to stop here.
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    faulthandler.dump_traceback_later(ORPHAN_EXIT_SECONDS, exit=True)
+    if not sys.platform.startswith('linux'):
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def exit_description(code: int) -> str:
