@@ -136,6 +136,8 @@ def test_the_bag_scored_again_equals_the_live_report(live_session, tmp_path):
 
 
 def test_a_session_interrupted_mid_task_leaves_a_bag_and_a_partial_report(session_video, tmp_path):
+    """An operator who keeps pressing Ctrl-C: the first ends the session; the later ones come in its last waits,
+    while its scores are gathered and while the report is written. Status 130, no stack, and everything kept."""
     output = tmp_path / 'cut'
     process = subprocess.Popen(
         [sys.executable, '-m', 'facesym_ros.cli', 'session', '--source', str(session_video), '--frame-rate', '30',
@@ -148,13 +150,19 @@ def test_a_session_interrupted_mid_task_leaves_a_bag_and_a_partial_report(sessio
             if line.strip().startswith('close_eyes_gently: trial'):  # its START is sent: 1 s to its first frame
                 break
         time.sleep(2.5)  # into the 4 s task
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=300)
+        signals, deadline = 0, time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            process.send_signal(signal.SIGINT)
+            signals += 1
+            time.sleep(0.05)
+        out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 130, ''.join(lines) + out + err[-3000:]
-    assert 'stopped by the operator' in err
+    # 130, or killed by a last SIGINT once Python, exiting, has given its default back: a shell says 130 for both
+    assert process.returncode in (130, -signal.SIGINT), ''.join(lines) + out + err[-3000:]
+    assert 'Traceback' not in err and 'stopped by the operator' in err, err[-3000:]
+    assert signals > 5, signals  # the later ones did come
     report = json.loads((output / 'report.json').read_text())
     assert report['status'] == 'interrupted'
     statuses = {task['name']: task['status'] for task in report['tasks']}
@@ -172,6 +180,8 @@ def test_a_session_interrupted_mid_task_leaves_a_bag_and_a_partial_report(sessio
         assert sum(1 for _ in bag.messages(images)) > (LEAD_IN + 5 + LEAD_IN + 4) * 30
         info = [t.name for t in bag.topics.values() if t.name.endswith('session_info')]
         last = list(bag.messages(info))[-1]
+        events = [t.name for t in bag.topics.values() if t.name.endswith('trial_events')]
+        assert sum(1 for _ in bag.messages(events)) == 6  # each of the 3 trials' START and STOP
     record = SessionRecord.from_json(typestore().deserialize_cdr(bytes(last.data), 'std_msgs/msg/String').data, 'bag')
     assert (record.status, record.interrupted_task) == ('interrupted', 'close_eyes_gently')
     again = facesym('session', '--from-bag', output / 'session_bag', '--output', tmp_path / 'again', timeout=600)
@@ -248,47 +258,6 @@ def test_a_camera_that_stops_ends_the_session_with_a_partial_report_and_status_2
     assert 'no heat map' in page and 'Partial session' in page
 
 
-def test_ctrl_c_pressed_again_and_again_loses_neither_the_report_nor_the_bag(session_video, tmp_path):
-    """An operator who keeps pressing Ctrl-C: the first ends the session; the later ones come in its last waits,
-    while its scores are gathered and while the report is written. Status 130, no stack, and everything kept."""
-    protocol_file = tmp_path / 'short.yaml'
-    protocol_file.write_text(SHORT_PROTOCOL)
-    output = tmp_path / 'out'
-    process = subprocess.Popen(
-        [sys.executable, '-m', 'facesym_ros.cli', 'session', '--source', str(session_video), '--frame-rate', '30',
-         '--subject', 'P-9', '--output', str(output), '--protocol', str(protocol_file), '--lead-in', str(LEAD_IN)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines, signals = [], 0
-    try:
-        for line in process.stdout:
-            lines.append(line)
-            if line.strip().startswith('smile: trial'):
-                break
-        time.sleep(0.5)
-        deadline = time.monotonic() + 120
-        while process.poll() is None and time.monotonic() < deadline:
-            process.send_signal(signal.SIGINT)
-            signals += 1
-            time.sleep(0.05)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    # 130, or killed by a last SIGINT once Python, exiting, has given its default back: a shell says 130 for both
-    assert process.returncode in (130, -signal.SIGINT), ''.join(lines) + out + err[-3000:]
-    assert 'Traceback' not in err, err[-3000:]
-    assert signals > 5, signals  # the later ones did come
-    report = json.loads((output / 'report.json').read_text())
-    assert report['status'] == 'interrupted'
-    assert report['tasks'][0]['name'] == 'rest' and report['tasks'][0]['status'] == 'done'
-    assert report['tasks'][0]['score']['frames'] == pytest.approx(60, abs=1)
-    assert (output / 'report.html').exists()
-    with open_bag(output / 'session_bag') as bag:
-        assert not bag.problems
-        events = [t.name for t in bag.topics.values() if t.name.endswith('trial_events')]
-        assert sum(1 for _ in bag.messages(events)) == 4  # each trial's START and STOP
-
-
 # -- 8. sessions one after another on one running graph ------------------------------------------------------------
 
 OWN_RATE = 5.0
@@ -341,10 +310,13 @@ def _bag_events(bag_path) -> tuple[list, list]:
         return messages('trial_events'), messages('score')
 
 
-@pytest.mark.parametrize('moments', [(('rest', 0.1), ('smile', 0.6)), (('rest', 0.9), ('smile', 1.3))])
-def test_sessions_after_an_interrupted_one_on_the_same_graph_own_their_trials(live_graph, tmp_path, moments):
-    """Ctrl-C in the second between a task's START being sent and its taking effect (or just after it), twice,
-    then a whole session, all on one graph: no session prints, records or rescores another's trial."""
+INTERRUPTS = {'A': ('rest', 0.1), 'B': ('smile', 0.6), 'C': ('rest', 0.9), 'D': ('smile', 1.3), 'E': None}
+"""Session id -> Ctrl-C that long after the task's START was sent (it takes effect 1 s after), or a whole one."""
+
+
+def test_sessions_after_an_interrupted_one_on_the_same_graph_own_their_trials(live_graph, tmp_path):
+    """Ctrl-C in the second between a task's START being sent and its taking effect (or just after it), four
+    times, then a whole session, all on one graph: no session prints, records or rescores another's trial."""
     params = tmp_path / 'looping.yaml'
     params.write_text(default_params_file().read_text().replace('    loop: false', '    loop: true'))
     # 5 frames a second and no annotator: the chain keeps up on a loaded 2-core machine
@@ -355,7 +327,7 @@ def test_sessions_after_an_interrupted_one_on_the_same_graph_own_their_trials(li
     protocol = tmp_path / 'short.yaml'
     protocol.write_text(OWN_PROTOCOL)
     runs = {}
-    for session_id, moment in (('A', moments[0]), ('B', moments[1]), ('C', None)):
+    for session_id, moment in INTERRUPTS.items():
         status, lines, err = _session(protocol, tmp_path / session_id, session_id, moment)
         assert status == (0 if moment is None else 130), ''.join(lines) + err[-3000:]
         assert not [line for line in err.splitlines() if 'Traceback' in line or 'FATAL' in line], err
@@ -395,4 +367,4 @@ def test_sessions_after_an_interrupted_one_on_the_same_graph_own_their_trials(li
         out = tmp_path / f'{session_id}.json'
         assert facesym('score-bag', tmp_path / session_id / 'session_bag', '--json', out, '--quiet').returncode == 0
         assert {trial['trial_id'] for trial in json.loads(out.read_text())['trials']} == own
-    assert len([line for line in runs['C'] if ' scored: ' in line]) == 2  # C's two tasks, nothing else
+    assert len([line for line in runs['E'] if ' scored: ' in line]) == 2  # E's two tasks, nothing else
