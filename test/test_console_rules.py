@@ -156,3 +156,7 @@ def test_the_patient_countdown_never_says_more_than_the_task_and_agrees_with_the
             assert banner.endswith(f'(starts in {math.ceil((start_ns - now_ns) / 1e9)} s)'), banner
     if state == 'go' and duration > 0 and now_ns >= start_ns:
         assert phase in ('go', 'relax') and not banner.startswith('Next, '), (phase, banner)
+    # one rule for both, operator-paced tasks (duration 0) included: the task is next exactly where the banner says
+    assert (phase == 'get_ready') == banner.startswith('Next, '), (state, start_ns, now_ns, duration, phase, banner)
+    if start_ns > now_ns:  # no screen says the operator has still to start a task whose start is sent
+        assert countdown == f'relax; starts in {math.ceil((start_ns - now_ns) / 1e9)} s', countdown

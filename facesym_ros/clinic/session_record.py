@@ -61,20 +61,25 @@ class SessionRecord:
             raise ValueError(f'{where}: not a facesym session record ({error})') from None
 
 
+def starts_later(start_ns: int, frame_ns: int) -> bool:
+    """A go comes ahead of its start's stamp (start_ns 0: not yet known): until then the task is next."""
+    return bool(start_ns) and frame_ns < start_ns
+
+
 def countdown_view(state: str, task: str, start_ns: int, now_ns: int, duration: float) -> tuple[str, str]:
     """(phase, countdown) of a prompt for the pages, by the newest frame's stamp, as banner_text counts.
 
-    state: 'get_ready', 'go' or 'done'. A go comes ahead of its start's stamp: until then the task is next.
+    state: 'get_ready', 'go' or 'done'.
     """
-    if state == 'go' and duration > 0 and start_ns > now_ns:
+    if state == 'go' and starts_later(start_ns, now_ns):
         state = 'get_ready'
     if state == 'get_ready':
         if not task:
             return 'relax', ''  # paused between tasks
-        if duration <= 0:
-            return state, 'starts when the operator says'
         if start_ns > now_ns:
             return state, f'relax; starts in {math.ceil(ns_to_seconds(start_ns - now_ns))} s'
+        if duration <= 0:
+            return state, 'starts when the operator says'
         return state, ''
     if state == 'go':
         if duration <= 0:
@@ -91,7 +96,7 @@ def banner_text(frame_ns: int, *, state: int, task: str, instruction: str, task_
     if state == done:  # shown for a while after the session ended, then the image is plain again
         return instruction if frame_ns - start_ns < seconds_to_ns(DONE_BANNER_SECONDS) else ''
     where = f'{task_number}/{task_count} {task}'
-    if state == get_ready or (start_ns and frame_ns < start_ns):
+    if state == get_ready or starts_later(start_ns, frame_ns):
         countdown = f' (starts in {math.ceil(ns_to_seconds(start_ns - frame_ns))} s)' if start_ns > frame_ns else ''
         return f'Next, {where}: {instruction}{countdown}'
     if state != go:
