@@ -1,5 +1,4 @@
-"""`facesym console` in a real browser: a whole session of the default protocol (its tasks shortened), browser faults,
-security.
+"""`facesym console` in a real browser: a whole session of the default protocol, browser faults, security.
 
 The console runs as its own process, bringing the graph up for each session on a generated recording laid out
 as the session paces itself (helpers/session_video.py, as test_clinic_session.py uses); Debian's Chromium under
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
 from test_clinic_session import SHORT_PROTOCOL
 
 from facesym_ros.clinic.protocol import default_protocol_file, load_protocol
@@ -29,20 +27,18 @@ LEAD_IN = 2.0
 RATE = 30
 DOCS = Path(__file__).resolve().parent.parent / 'docs'
 PACED = 'pucker'  # the task the operator paces in the end-to-end session
-TASK_SECONDS = 2.0
-"""Each timed task of the default protocol in the end-to-end session: its flow is tested, not its length."""
 
 
-def _short_default(folder: Path, *, paced: bool) -> Path:
-    """The default protocol with each task TASK_SECONDS long; paced: its PACED task paced by the operator (the
-    default has no operator-paced task)."""
+def _paced_protocol(folder: Path) -> Path:
+    """The default protocol with its last task paced by the operator (the default has no operator-paced task)."""
     folder.mkdir(parents=True, exist_ok=True)
-    document = yaml.safe_load(default_protocol_file().read_text())
-    for task in document['tasks']:
-        task['duration'] = 'operator' if paced and task['name'] == PACED else TASK_SECONDS
-    path = folder / ('default_operator_pucker.yaml' if paced else 'default_short.yaml')
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    assert load_protocol(path).task(PACED).operator_paced == paced
+    text = default_protocol_file().read_text()
+    head, tail = text.split(f'  - name: {PACED}\n')
+    lines = tail.splitlines(keepends=True)
+    lines = ['    duration: operator\n' if line.startswith('    duration:') else line for line in lines]
+    path = folder / 'default_operator_pucker.yaml'
+    path.write_text(head + f'  - name: {PACED}\n' + ''.join(lines))
+    assert load_protocol(path).task(PACED).operator_paced
     return path
 
 
@@ -65,12 +61,12 @@ def _wait(condition, timeout: float, what: str, page=None, period: float = 0.2):
 @pytest.fixture(scope='module')
 def session_video(tmp_path_factory):
     path = tmp_path_factory.mktemp('console-video') / 'session.avi'
-    write_session_video(path, load_protocol(_short_default(path.parent, paced=False)), LEAD_IN, tail=6.0)
-    return path  # (the tail: room for the operator's presses around PACED)
+    write_session_video(path, load_protocol(), LEAD_IN)
+    return path
 
 
 def test_a_whole_session_in_the_browser_with_the_patient_page(session_video, tmp_path):
-    protocols = _short_default(tmp_path / 'protocols', paced=True).parent
+    protocols = _paced_protocol(tmp_path / 'protocols').parent
     output = tmp_path / 'sessions'
     protocol = load_protocol(protocols / 'default_operator_pucker.yaml')
     instructions = [task.instruction for task in protocol.tasks]
