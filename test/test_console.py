@@ -87,7 +87,7 @@ def test_a_whole_session_in_the_browser_with_the_patient_page(session_video, tmp
         operator.wait_for_selector('#now:not([hidden])', timeout=120_000)
         seen: list[str] = []
         shots = False
-        pressed = {'start': 0.0, 'stop': 0.0}
+        pressed = {'start': 0.0, 'running': 0.0, 'stop': 0.0}
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             text = patient.inner_text('#instruction')
@@ -101,7 +101,9 @@ def test_a_whole_session_in_the_browser_with_the_patient_page(session_video, tmp
             if waiting == 'start' and not pressed['start']:
                 operator.click('#go')
                 pressed['start'] = time.monotonic()
-            elif waiting == 'stop' and not pressed['stop'] and time.monotonic() - pressed['start'] > 2.0:
+            elif waiting == 'stop' and not pressed['stop'] and not pressed['running']:
+                pressed['running'] = time.monotonic()  # the scorer took the start: the trial runs from here
+            elif waiting == 'stop' and not pressed['stop'] and time.monotonic() - pressed['running'] > 2.0:
                 assert operator.inner_text('#go') == 'Stop task'
                 operator.click('#go')
                 pressed['stop'] = time.monotonic()
@@ -133,7 +135,7 @@ def test_a_whole_session_in_the_browser_with_the_patient_page(session_video, tmp
                 expected = 'n/a' if values['symmetry'] is None else f'{values["symmetry"]:.3f}'
                 assert shown == expected, (task['name'], region, shown, expected)
         paced = report['tasks'][-1]['score']['frames']
-        assert paced >= 30, paced  # about 2 s between the operator's presses
+        assert paced >= 30, paced  # 2 s from the trial's start, taken after the last task's stop, to the stop press
         # the report in the page, and opened on its own
         frame = operator.frame_locator('#report')
         assert 'P-0042' in frame.locator('body').inner_text(timeout=30_000)
